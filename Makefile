@@ -1,0 +1,51 @@
+# Headrace — everything a fresh machine needs is reachable from `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+
+.PHONY: run install test test-fast lint databases bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(INSTALLED)
+
+## Start Headrace on the embedded default (SQLite in ./.headrace), migrating first.
+run: install
+	$(BIN)/headrace serve
+
+## Start the local PostgreSQL and MariaDB servers if they are down (storage tests use both).
+databases:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 || \
+	  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+	@for i in $$(seq 1 60); do \
+	  pg_isready -q -h 127.0.0.1 -p 5432 && mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && exit 0; \
+	  sleep 0.5; done; echo "databases did not come up" >&2; exit 1
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
+test: install databases lint
+	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+
+## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
+test-fast: install
+	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

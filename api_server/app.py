@@ -1,0 +1,89 @@
+"""Build the API server: storage, services and the FastAPI app, wired from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api_server.backends import PendingBackend, RunBackend
+from api_server.rest.dependencies import Services
+from api_server.rest.errors import install_error_handlers
+from api_server.rest.observability import Metrics, ObservabilityMiddleware
+from api_server.rest.routes import v2beta1_router
+from api_server.services import (
+    ExperimentService,
+    PipelineService,
+    RecurringRunService,
+    RunService,
+    ServiceContext,
+)
+from api_server.storage import Database, SpecStore, build_engine
+from domain.settings import Settings
+from domain.version import VERSION
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/apis/v2beta1"
+# kfp.Client users sometimes point at an in-cluster style host ending in /pipeline.
+ALTERNATE_PREFIX = "/pipeline"
+
+
+def build_database(settings: Settings) -> Database:
+    engine = build_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+    )
+    return Database(engine)
+
+
+def build_services(settings: Settings, db: Database, backend: RunBackend | None = None) -> Services:
+    """The service layer over ``db``; runs go to ``backend`` (default: none, runs stay PENDING)."""
+    ctx = ServiceContext(
+        db=db,
+        specs=SpecStore(),
+        page_token_secret=settings.page_token_secret.encode(),
+        max_upload_bytes=settings.max_upload_bytes,
+        package_url_timeout_seconds=settings.package_url_timeout_seconds,
+    )
+    backend = backend or PendingBackend()
+    pipelines = PipelineService(ctx)
+    experiments = ExperimentService(ctx, backend)
+    runs = RunService(ctx, backend, experiments, pipelines)
+    recurring_runs = RecurringRunService(ctx, experiments, pipelines)
+    return Services(db, pipelines, experiments, runs, recurring_runs)
+
+
+def build_app(settings: Settings, services: Services) -> FastAPI:
+    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.runs.backend.start(services.runs.report_status_sink())
+        try:
+            yield
+        finally:
+            services.runs.backend.stop()
+            services.db.dispose()
+
+    app = FastAPI(
+        title="Headrace",
+        version=VERSION,
+        description="Kubeflow Pipelines v2beta1 API",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    router = v2beta1_router()
+    app.include_router(router, prefix=API_PREFIX)
+    app.include_router(router, prefix=ALTERNATE_PREFIX + API_PREFIX, include_in_schema=False)
+    metrics = Metrics()
+    app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    return app

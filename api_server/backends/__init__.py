@@ -1,0 +1,13 @@
+"""Run backends: what executes a stored run (embedded engine, Argo on Kubernetes)."""
+
+from .base import RunBackend, RunStatusEvent, StatusSink, SubmittedRun, TaskStatusEvent
+from .pending import PendingBackend
+
+__all__ = [
+    "PendingBackend",
+    "RunBackend",
+    "RunStatusEvent",
+    "StatusSink",
+    "SubmittedRun",
+    "TaskStatusEvent",
+]

@@ -1,0 +1,1 @@
+"""Outbound clients: the only code here that talks to other servers."""

@@ -1,0 +1,1 @@
+"""REST transport: translates HTTP <-> the service layer; no logic, no SQL."""

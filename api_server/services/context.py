@@ -1,0 +1,61 @@
+"""What every service needs, built once by the composition root."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from api_server.listing import ListOptions, Sort, parse_list_options
+from api_server.listing.fields import ResourceFields
+from api_server.storage import Database, SpecStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The raw list parameters as a client sent them; parsed by the service."""
+
+    filter: str | None = None
+    sort_by: str | None = None
+    page_size: str | int | None = None
+    page_token: str | None = None
+
+
+DEFAULT_SORT = Sort(key="created_at", descending=False)
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    specs: SpecStore
+    page_token_secret: bytes
+    max_upload_bytes: int = 32 * 1024 * 1024
+    package_url_timeout_seconds: float = 30.0
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = new_uuid
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def list_options(
+        self, query: ListQuery, fields: ResourceFields, scope: dict[str, Any]
+    ) -> ListOptions:
+        """Parse and check a list request; InvalidArgument names the bad parameter."""
+        return parse_list_options(
+            fields=fields,
+            default_sort=DEFAULT_SORT,
+            filter=query.filter,
+            sort_by=query.sort_by,
+            page_size=query.page_size,
+            page_token=query.page_token,
+            scope=scope,
+            secret=self.page_token_secret,
+        )

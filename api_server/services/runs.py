@@ -1,0 +1,386 @@
+"""Runs: creation, reads, lifecycle (archive, terminate, retry, delete) and the one status
+path every backend reports through."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api_server.backends import (
+    RunBackend,
+    RunStatusEvent,
+    StatusSink,
+    SubmittedRun,
+    TaskStatusEvent,
+)
+from api_server.storage import experiments as experiment_store
+from api_server.storage import runs as store
+from api_server.storage.rows import RunRow
+from domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from domain.resources import Page, Run
+from domain.states import RuntimeState, StorageState
+
+from . import run_states, validation
+from .context import ListQuery, ServiceContext
+from .experiments import ExperimentService
+from .pipelines import PipelineService
+from .specs import check_runtime_config, package_from_body, store_package, wire_spec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """Where a run's spec comes from: a version reference xor an inline spec."""
+
+    pipeline_id: str | None = None
+    pipeline_version_id: str | None = None
+    pipeline_spec: Any = None
+
+
+@dataclass(frozen=True)
+class RunInput:
+    display_name: str | None
+    source: PipelineSource
+    experiment_id: str | None = None
+    description: str | None = None
+    runtime_config: Any = None
+    service_account: str | None = None
+    recurring_run_id: str | None = None
+    scheduled_at: datetime | None = None
+    plugins_input: Any = None
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    pipeline_id: str | None
+    pipeline_version_id: str | None
+    spec_digest: str
+    document: dict[str, Any]
+
+
+def resolve_source(
+    ctx: ServiceContext, pipelines: PipelineService, session: Session, source: PipelineSource
+) -> ResolvedSource:
+    """Turn a version reference or an inline spec into a stored spec digest."""
+    has_reference = bool(source.pipeline_id or source.pipeline_version_id)
+    if has_reference and source.pipeline_spec:
+        raise InvalidArgument(
+            "pipeline_spec: give either pipeline_spec or pipeline_version_reference, not both"
+        )
+    if source.pipeline_spec:
+        package = package_from_body("pipeline_spec", source.pipeline_spec)
+        digest = store_package(ctx, session, package)
+        document = {"pipeline_spec": package.pipeline_spec, "platform_spec": package.platform_spec}
+        return ResolvedSource(None, None, digest, document)
+    if not has_reference:
+        raise InvalidArgument(
+            "pipeline_version_reference: a run needs pipeline_version_reference or pipeline_spec"
+        )
+    version = pipelines.resolve_version(session, source.pipeline_id, source.pipeline_version_id)
+    document = ctx.specs.load(session, version.spec_digest)
+    return ResolvedSource(
+        version.pipeline_id, version.pipeline_version_id, version.spec_digest, document
+    )
+
+
+class RunService:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        backend: RunBackend,
+        experiments: ExperimentService,
+        pipelines: PipelineService,
+    ) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.experiments = experiments
+        self.pipelines = pipelines
+
+    # --- create and read -------------------------------------------------------------
+
+    def create(self, data: RunInput) -> Run:
+        """Validate, store (state PENDING, one history row) and hand the run to the backend."""
+        display_name = validation.required_name("display_name", data.display_name)
+        description = validation.description("description", data.description)
+        service_account = validation.bounded("service_account", data.service_account, 255)
+        if data.plugins_input is not None and not isinstance(data.plugins_input, dict):
+            raise InvalidArgument("plugins_input: must be an object")
+        now = self.ctx.clock()
+        with self.ctx.db.write() as session:
+            experiment = self.experiments.resolve_for_run(session, data.experiment_id)
+            source = resolve_source(self.ctx, self.pipelines, session, data.source)
+            runtime_config = check_runtime_config(
+                source.document["pipeline_spec"], data.runtime_config
+            )
+            run = Run(
+                run_id=self.ctx.new_id(),
+                experiment_id=experiment.experiment_id,
+                namespace=experiment.namespace,
+                display_name=display_name,
+                description=description,
+                pipeline_id=source.pipeline_id,
+                pipeline_version_id=source.pipeline_version_id,
+                spec_digest=source.spec_digest,
+                runtime_config=runtime_config,
+                service_account=service_account,
+                storage_state=StorageState.AVAILABLE.value,
+                state=RuntimeState.PENDING.value,
+                generation=0,
+                error=None,
+                recurring_run_id=data.recurring_run_id,
+                plugins_input=data.plugins_input or None,
+                created_at=now,
+                scheduled_at=data.scheduled_at or now,
+                finished_at=None,
+            )
+            store.insert_run(session, run)
+            experiment_store.touch_last_run(session, experiment.experiment_id, now)
+        self.ctx.specs.remember(source.spec_digest, source.document)
+        logger.info("run created", extra={"run_id": run.run_id, "experiment_id": run.experiment_id})
+        self.backend.submit(self._submitted(run, source.document))
+        return replace(
+            run,
+            pipeline_spec=None if source.pipeline_version_id else wire_spec(source.document),
+            state_history=[],
+        )
+
+    def get(self, run_id: str) -> Run:
+        """A run with its spec (for inline runs), state history and tasks."""
+        with self.ctx.db.read() as session:
+            run = store.get_with_details(session, run_id)
+            if run is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            spec = None
+            if run.pipeline_version_id is None:
+                spec = wire_spec(self.ctx.specs.load(session, run.spec_digest))
+        return replace(run, pipeline_spec=spec)
+
+    def list(
+        self, query: ListQuery, *, experiment_id: str | None, namespace: str | None
+    ) -> Page[Run]:
+        """A page of runs (projections: no spec, history or tasks)."""
+        scope: dict[str, Any] = {
+            "experiment_id": experiment_id or None,
+            "namespace": validation.namespace(namespace) if namespace is not None else None,
+        }
+        if scope["experiment_id"]:
+            # An experiment scope implies its namespace; an empty namespace param is "unset".
+            scope["namespace"] = None
+        options = self.ctx.list_options(query, store.FIELDS, scope)
+        with self.ctx.db.read() as session:
+            if scope["experiment_id"]:
+                ExperimentService.require(session, scope["experiment_id"])
+            items, total, token = store.list_runs(
+                session, options, scope=scope, secret=self.ctx.page_token_secret
+            )
+        return Page(items, total, token)
+
+    def list_unfinished(self) -> builtins.list[SubmittedRun]:
+        """Runs a backend must resume after a restart."""
+        with self.ctx.db.read() as session:
+            runs = [store.get(session, run_id) for run_id in store.list_unfinished_ids(session)]
+            return [
+                self._submitted(run, self.ctx.specs.load(session, run.spec_digest))
+                for run in runs
+                if run is not None
+            ]
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def archive(self, run_id: str) -> None:
+        with self.ctx.db.write() as session:
+            self._require_row(session, run_id, for_update=True)
+            store.set_fields(session, run_id, {"storage_state": StorageState.ARCHIVED.value})
+        logger.info("run archived", extra={"run_id": run_id})
+
+    def unarchive(self, run_id: str) -> None:
+        with self.ctx.db.write() as session:
+            row = self._require_row(session, run_id, for_update=True)
+            experiment = ExperimentService.require(session, row.experiment_id)
+            if experiment.storage_state == StorageState.ARCHIVED.value:
+                raise FailedPrecondition(
+                    f"run {run_id!r} is in archived experiment {experiment.experiment_id!r};"
+                    " unarchive the experiment first"
+                )
+            store.set_fields(session, run_id, {"storage_state": StorageState.AVAILABLE.value})
+        logger.info("run unarchived", extra={"run_id": run_id})
+
+    def delete(self, run_id: str) -> None:
+        with self.ctx.db.write() as session:
+            row = self._require_row(session, run_id, for_update=True)
+            was_active = not run_states.is_terminal(row.state)
+            store.delete(session, run_id)
+        if was_active:
+            self.backend.terminate(run_id)
+        logger.info("run deleted", extra={"run_id": run_id})
+
+    def terminate(self, run_id: str) -> None:
+        """Stop a run. Without an executing backend a pending run is cancelled at once;
+        otherwise it moves to CANCELING and the backend reports the end."""
+        now = self.ctx.clock()
+        with self.ctx.db.write() as session:
+            row = self._require_row(session, run_id, for_update=True)
+            if row.state in (RuntimeState.CANCELED.value, RuntimeState.CANCELING.value):
+                return  # already stopping or stopped: terminating again changes nothing
+            if run_states.is_terminal(row.state):
+                raise FailedPrecondition(f"run {run_id!r} has already finished ({row.state})")
+            target = (
+                RuntimeState.CANCELING
+                if self.backend.reports_cancellation
+                else RuntimeState.CANCELED
+            )
+            self._transition(session, row, target.value, now, None)
+        self.backend.terminate(run_id)
+        logger.info("run terminated", extra={"run_id": run_id, "state": target.value})
+
+    def retry(self, run_id: str) -> None:
+        """Re-run a FAILED or CANCELED run at a new generation; succeeded tasks are kept
+        by the backend."""
+        now = self.ctx.clock()
+        with self.ctx.db.write() as session:
+            row = self._require_row(session, run_id, for_update=True)
+            if not run_states.can_retry(row.state):
+                raise FailedPrecondition(
+                    f"run {run_id!r} is {row.state}; only FAILED or CANCELED runs can be retried"
+                )
+            store.set_fields(
+                session,
+                run_id,
+                {
+                    "state": RuntimeState.PENDING.value,
+                    "state_updated_at": now,
+                    "generation": row.generation + 1,
+                    "error": None,
+                    "finished_at": None,
+                },
+            )
+            store.add_history(session, run_id, RuntimeState.PENDING.value, now)
+            run = replace(store.to_domain(row), generation=row.generation + 1)
+            document = self.ctx.specs.load(session, row.spec_digest)
+        self.backend.retry(self._submitted(run, document))
+        logger.info("run retried", extra={"run_id": run_id, "generation": run.generation})
+
+    # --- status from backends ----------------------------------------------------------
+
+    def report_status_sink(self) -> StatusSink:
+        """The sink handed to the backend at start-up."""
+        return _ServiceSink(self)
+
+    def report_status(self, event: RunStatusEvent) -> bool:
+        """Apply a backend's status event. Idempotent and ordered: repeated, stale or
+        backwards events change nothing. Returns True if anything changed."""
+        with self.ctx.db.write() as session:
+            row = store.get_row(session, event.run_id, for_update=True)
+            if row is None or event.generation < row.generation:
+                return False
+            changed = False
+            for task in event.tasks:
+                changed |= self._apply_task(session, event.run_id, task)
+            if event.state and event.state != row.state:
+                try:
+                    allowed = run_states.can_transition(row.state, event.state)
+                except ValueError as exc:
+                    raise InvalidArgument(f"state: unknown run state {event.state!r}") from exc
+                if allowed and event.update_time >= row.state_updated_at:
+                    self._transition(session, row, event.state, event.update_time, event.error)
+                    changed = True
+        return changed
+
+    def _apply_task(self, session: Session, run_id: str, event: TaskStatusEvent) -> bool:
+        row = store.get_task_row(session, event.task_id)
+        details = {
+            key: getattr(event, key)
+            for key in (
+                "start_time",
+                "end_time",
+                "error",
+                "execution_id",
+                "pod_name",
+                "executor_detail",
+                "inputs",
+                "outputs",
+            )
+            if getattr(event, key) is not None
+        }
+        if row is None:
+            store.insert_task(
+                session,
+                {
+                    "task_id": event.task_id,
+                    "run_id": run_id,
+                    "parent_task_id": event.parent_task_id,
+                    "display_name": event.display_name,
+                    "state": event.state,
+                    "create_time": event.update_time,
+                    **details,
+                },
+            )
+            store.add_task_history(
+                session, event.task_id, event.state, event.update_time, event.error
+            )
+            return True
+        if row.run_id != run_id:
+            raise InvalidArgument(f"tasks: task {event.task_id!r} belongs to another run")
+        if event.state == row.state:
+            return False
+        try:
+            allowed = run_states.can_transition(row.state, event.state)
+        except ValueError as exc:
+            raise InvalidArgument(f"tasks: unknown task state {event.state!r}") from exc
+        if not allowed:
+            return False
+        store.update_task(session, event.task_id, {"state": event.state, **details})
+        store.add_task_history(session, event.task_id, event.state, event.update_time, event.error)
+        return True
+
+    @staticmethod
+    def _transition(
+        session: Session, row: RunRow, state: str, when: datetime, error: dict[str, Any] | None
+    ) -> None:
+        values: dict[str, Any] = {"state": state, "state_updated_at": when}
+        if error is not None:
+            values["error"] = error
+        if run_states.is_terminal(state):
+            values["finished_at"] = when
+        store.set_fields(session, row.run_id, values)
+        store.add_history(session, row.run_id, state, when, error)
+
+    # --- internals -------------------------------------------------------------------
+
+    @staticmethod
+    def _require_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRow:
+        row = store.get_row(session, run_id, for_update=for_update)
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        return row
+
+    @staticmethod
+    def _submitted(run: Run, document: dict[str, Any]) -> SubmittedRun:
+        config = run.runtime_config or {}
+        return SubmittedRun(
+            run_id=run.run_id,
+            generation=run.generation,
+            experiment_id=run.experiment_id,
+            namespace=run.namespace,
+            display_name=run.display_name,
+            pipeline_spec=document["pipeline_spec"],
+            platform_spec=document.get("platform_spec"),
+            parameters=dict(config.get("parameters") or {}),
+            pipeline_root=config.get("pipeline_root"),
+            service_account=run.service_account,
+            created_at=run.created_at,
+        )
+
+
+class _ServiceSink:
+    def __init__(self, service: RunService) -> None:
+        self._service = service
+
+    def report(self, event: RunStatusEvent) -> bool:
+        return self._service.report_status(event)

@@ -1,0 +1,119 @@
+"""Experiment rows: queries take ``session`` and never commit (the unit of work does)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from api_server.listing import Field, FieldKind, ListOptions
+from domain.resources import Experiment
+from domain.states import StorageState, enum_names
+
+from .listing_support import list_page
+from .rows import ExperimentRow
+
+FIELDS = {
+    "experiment_id": Field(FieldKind.STRING, sortable=True),
+    "display_name": Field(FieldKind.STRING, sortable=True),
+    "description": Field(FieldKind.STRING),
+    "created_at": Field(FieldKind.TIMESTAMP, sortable=True),
+    "last_run_created_at": Field(FieldKind.TIMESTAMP, sortable=True),
+    "namespace": Field(FieldKind.STRING),
+    "storage_state": Field(FieldKind.ENUM, enum_names=enum_names(StorageState)),
+}
+COLUMNS: dict[str, Any] = {
+    "experiment_id": ExperimentRow.experiment_id,
+    "display_name": ExperimentRow.display_name,
+    "description": ExperimentRow.description,
+    "created_at": ExperimentRow.created_at,
+    "last_run_created_at": ExperimentRow.last_run_created_at,
+    "namespace": ExperimentRow.namespace,
+    "storage_state": ExperimentRow.storage_state,
+}
+
+
+def to_domain(row: ExperimentRow) -> Experiment:
+    return Experiment(
+        experiment_id=row.experiment_id,
+        display_name=row.display_name,
+        description=row.description,
+        namespace=row.namespace,
+        storage_state=row.storage_state,
+        created_at=row.created_at,
+        last_run_created_at=row.last_run_created_at,
+    )
+
+
+def insert(session: Session, experiment: Experiment) -> None:
+    session.add(
+        ExperimentRow(
+            experiment_id=experiment.experiment_id,
+            display_name=experiment.display_name,
+            description=experiment.description,
+            namespace=experiment.namespace,
+            storage_state=experiment.storage_state,
+            created_at=experiment.created_at,
+            last_run_created_at=experiment.last_run_created_at,
+        )
+    )
+    session.flush()
+
+
+def get(session: Session, experiment_id: str, *, for_update: bool = False) -> Experiment | None:
+    stmt = select(ExperimentRow).where(ExperimentRow.experiment_id == experiment_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    return None if row is None else to_domain(row)
+
+
+def find_by_name(session: Session, namespace: str, display_name: str) -> Experiment | None:
+    row = session.execute(
+        select(ExperimentRow).where(
+            ExperimentRow.namespace == namespace, ExperimentRow.display_name == display_name
+        )
+    ).scalar_one_or_none()
+    return None if row is None else to_domain(row)
+
+
+def list_experiments(
+    session: Session, options: ListOptions, *, namespace: str | None, secret: bytes
+) -> tuple[list[Experiment], int, str]:
+    stmt = select(ExperimentRow)
+    if namespace is not None:
+        stmt = stmt.where(ExperimentRow.namespace == namespace)
+    rows, total, token = list_page(
+        session, stmt, options, COLUMNS, ExperimentRow.experiment_id, secret
+    )
+    return [to_domain(r) for r in rows], total, token
+
+
+def set_storage_state(session: Session, experiment_id: str, state: str) -> None:
+    session.execute(
+        update(ExperimentRow)
+        .where(ExperimentRow.experiment_id == experiment_id)
+        .values(storage_state=state)
+    )
+
+
+def touch_last_run(session: Session, experiment_id: str, created_at: datetime) -> None:
+    """Move ``last_run_created_at`` forward (never back)."""
+    session.execute(
+        update(ExperimentRow)
+        .where(
+            ExperimentRow.experiment_id == experiment_id,
+            or_(
+                ExperimentRow.last_run_created_at.is_(None),
+                ExperimentRow.last_run_created_at < created_at,
+            ),
+        )
+        .values(last_run_created_at=created_at)
+    )
+
+
+def delete(session: Session, experiment_id: str) -> None:
+    session.execute(sql_delete(ExperimentRow).where(ExperimentRow.experiment_id == experiment_id))

@@ -1,0 +1,288 @@
+"""Run, run-history and task rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from api_server.listing import Field, FieldKind, ListOptions
+from domain.resources import Run, RuntimeStatus, Status, Task
+from domain.states import RuntimeState, StorageState, enum_names
+
+from .listing_support import list_page
+from .rows import RunRow, RunStateRow, TaskRow, TaskStateRow
+
+FIELDS = {
+    "run_id": Field(FieldKind.STRING, sortable=True),
+    "id": Field(FieldKind.STRING, sortable=True),
+    "display_name": Field(FieldKind.STRING, sortable=True),
+    "name": Field(FieldKind.STRING, sortable=True),
+    "description": Field(FieldKind.STRING),
+    "created_at": Field(FieldKind.TIMESTAMP, sortable=True),
+    "scheduled_at": Field(FieldKind.TIMESTAMP, sortable=True),
+    "finished_at": Field(FieldKind.TIMESTAMP, sortable=True),
+    "storage_state": Field(FieldKind.ENUM, enum_names=enum_names(StorageState)),
+    "state": Field(FieldKind.ENUM, sortable=True, enum_names=enum_names(RuntimeState)),
+    "namespace": Field(FieldKind.STRING),
+    "experiment_id": Field(FieldKind.STRING),
+    "recurring_run_id": Field(FieldKind.STRING),
+    "pipeline_id": Field(FieldKind.STRING),
+    "pipeline_version_id": Field(FieldKind.STRING),
+}
+COLUMNS: dict[str, Any] = {
+    "run_id": RunRow.run_id,
+    "id": RunRow.run_id,
+    "display_name": RunRow.display_name,
+    "name": RunRow.display_name,
+    "description": RunRow.description,
+    "created_at": RunRow.created_at,
+    "scheduled_at": RunRow.scheduled_at,
+    "finished_at": RunRow.finished_at,
+    "storage_state": RunRow.storage_state,
+    "state": RunRow.state,
+    "namespace": RunRow.namespace,
+    "experiment_id": RunRow.experiment_id,
+    "recurring_run_id": RunRow.recurring_run_id,
+    "pipeline_id": RunRow.pipeline_id,
+    "pipeline_version_id": RunRow.pipeline_version_id,
+}
+
+_ACTIVE_STATES = [
+    s.value
+    for s in (
+        RuntimeState.PENDING,
+        RuntimeState.RUNNING,
+        RuntimeState.PAUSED,
+        RuntimeState.CANCELING,
+    )
+]
+
+
+def to_domain(row: RunRow, **extra: Any) -> Run:
+    return Run(
+        run_id=row.run_id,
+        experiment_id=row.experiment_id,
+        namespace=row.namespace,
+        display_name=row.display_name,
+        description=row.description,
+        pipeline_id=row.pipeline_id,
+        pipeline_version_id=row.pipeline_version_id,
+        spec_digest=row.spec_digest,
+        runtime_config=row.runtime_config,
+        service_account=row.service_account,
+        storage_state=row.storage_state,
+        state=row.state,
+        generation=row.generation,
+        error=Status.from_json(row.error),
+        recurring_run_id=row.recurring_run_id,
+        plugins_input=row.plugins_input,
+        created_at=row.created_at,
+        scheduled_at=row.scheduled_at,
+        finished_at=row.finished_at,
+        **extra,
+    )
+
+
+def insert_run(session: Session, run: Run) -> None:
+    """Insert a run and its first history entry (two INSERTs, no ORM unit-of-work cost)."""
+    session.execute(
+        insert(RunRow),
+        [
+            {
+                "run_id": run.run_id,
+                "experiment_id": run.experiment_id,
+                "namespace": run.namespace,
+                "display_name": run.display_name,
+                "description": run.description,
+                "pipeline_id": run.pipeline_id,
+                "pipeline_version_id": run.pipeline_version_id,
+                "spec_digest": run.spec_digest,
+                "runtime_config": run.runtime_config,
+                "service_account": run.service_account,
+                "storage_state": run.storage_state,
+                "state": run.state,
+                "state_updated_at": run.created_at,
+                "generation": run.generation,
+                "error": None,
+                "recurring_run_id": run.recurring_run_id,
+                "plugins_input": run.plugins_input,
+                "created_at": run.created_at,
+                "scheduled_at": run.scheduled_at,
+                "finished_at": None,
+            }
+        ],
+    )
+    add_history(session, run.run_id, run.state, run.created_at)
+
+
+def add_history(
+    session: Session,
+    run_id: str,
+    state: str,
+    when: datetime,
+    error: dict[str, Any] | None = None,
+) -> None:
+    session.execute(
+        insert(RunStateRow),
+        [{"run_id": run_id, "state": state, "update_time": when, "error": error}],
+    )
+
+
+def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRow | None:
+    stmt = select(RunRow).where(RunRow.run_id == run_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get(session: Session, run_id: str) -> Run | None:
+    row = get_row(session, run_id)
+    return None if row is None else to_domain(row)
+
+
+def get_with_details(session: Session, run_id: str) -> Run | None:
+    """The run with its state history and tasks: three queries, whatever the task count."""
+    row = get_row(session, run_id)
+    if row is None:
+        return None
+    history = [
+        RuntimeStatus(state=h.state, update_time=h.update_time, error=Status.from_json(h.error))
+        for h in session.execute(
+            select(RunStateRow).where(RunStateRow.run_id == run_id).order_by(RunStateRow.id)
+        ).scalars()
+    ]
+    return to_domain(row, state_history=history, tasks=list_tasks(session, run_id))
+
+
+def list_tasks(session: Session, run_id: str) -> list[Task]:
+    task_rows = (
+        session.execute(
+            select(TaskRow)
+            .where(TaskRow.run_id == run_id)
+            .order_by(TaskRow.create_time, TaskRow.task_id)
+        )
+        .scalars()
+        .all()
+    )
+    if not task_rows:
+        return []
+    histories: dict[str, list[RuntimeStatus]] = defaultdict(list)
+    for h in session.execute(
+        select(TaskStateRow)
+        .join(TaskRow, TaskRow.task_id == TaskStateRow.task_id)
+        .where(TaskRow.run_id == run_id)
+        .order_by(TaskStateRow.id)
+    ).scalars():
+        histories[h.task_id].append(
+            RuntimeStatus(state=h.state, update_time=h.update_time, error=Status.from_json(h.error))
+        )
+    children: dict[str, list[str]] = defaultdict(list)
+    for t in task_rows:
+        if t.parent_task_id:
+            children[t.parent_task_id].append(t.task_id)
+    return [
+        Task(
+            task_id=t.task_id,
+            run_id=t.run_id,
+            display_name=t.display_name,
+            state=t.state,
+            create_time=t.create_time,
+            parent_task_id=t.parent_task_id,
+            start_time=t.start_time,
+            end_time=t.end_time,
+            error=Status.from_json(t.error),
+            execution_id=t.execution_id,
+            pod_name=t.pod_name,
+            executor_detail=t.executor_detail,
+            inputs=t.inputs,
+            outputs=t.outputs,
+            state_history=histories.get(t.task_id, []),
+            child_task_ids=children.get(t.task_id, []),
+        )
+        for t in task_rows
+    ]
+
+
+def list_runs(
+    session: Session, options: ListOptions, *, scope: dict[str, Any], secret: bytes
+) -> tuple[list[Run], int, str]:
+    """A page of runs. ``scope`` narrows by experiment_id and/or namespace (indexed)."""
+    stmt = select(RunRow)
+    if scope.get("experiment_id") is not None:
+        stmt = stmt.where(RunRow.experiment_id == scope["experiment_id"])
+    if scope.get("namespace") is not None:
+        stmt = stmt.where(RunRow.namespace == scope["namespace"])
+    rows, total, token = list_page(session, stmt, options, COLUMNS, RunRow.run_id, secret)
+    return [to_domain(r) for r in rows], total, token
+
+
+def list_unfinished_ids(session: Session) -> list[str]:
+    """Runs a backend must pick up again after a restart."""
+    return list(
+        session.execute(select(RunRow.run_id).where(RunRow.state.in_(_ACTIVE_STATES))).scalars()
+    )
+
+
+def active_ids_for_experiment(session: Session, experiment_id: str) -> list[str]:
+    return list(
+        session.execute(
+            select(RunRow.run_id).where(
+                RunRow.experiment_id == experiment_id, RunRow.state.in_(_ACTIVE_STATES)
+            )
+        ).scalars()
+    )
+
+
+def set_fields(session: Session, run_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(RunRow).where(RunRow.run_id == run_id).values(**values))
+
+
+def set_storage_state_for_experiment(session: Session, experiment_id: str, state: str) -> None:
+    session.execute(
+        update(RunRow).where(RunRow.experiment_id == experiment_id).values(storage_state=state)
+    )
+
+
+def delete(session: Session, run_id: str) -> None:
+    _delete_children(session, select(RunRow.run_id).where(RunRow.run_id == run_id))
+    session.execute(sql_delete(RunRow).where(RunRow.run_id == run_id))
+
+
+def delete_for_experiment(session: Session, experiment_id: str) -> None:
+    _delete_children(session, select(RunRow.run_id).where(RunRow.experiment_id == experiment_id))
+    session.execute(sql_delete(RunRow).where(RunRow.experiment_id == experiment_id))
+
+
+def _delete_children(session: Session, run_ids: Any) -> None:
+    # Explicit deletes rather than ON DELETE CASCADE: SQLite needs foreign_keys=ON for that,
+    # and an explicit order keeps the statement count visible.
+    task_ids = select(TaskRow.task_id).where(TaskRow.run_id.in_(run_ids))
+    session.execute(sql_delete(TaskStateRow).where(TaskStateRow.task_id.in_(task_ids)))
+    session.execute(sql_delete(TaskRow).where(TaskRow.run_id.in_(run_ids)))
+    session.execute(sql_delete(RunStateRow).where(RunStateRow.run_id.in_(run_ids)))
+
+
+def get_task_row(session: Session, task_id: str) -> TaskRow | None:
+    return session.get(TaskRow, task_id)
+
+
+def insert_task(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(TaskRow), [values])
+
+
+def update_task(session: Session, task_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(TaskRow).where(TaskRow.task_id == task_id).values(**values))
+
+
+def add_task_history(
+    session: Session, task_id: str, state: str, when: datetime, error: dict[str, Any] | None
+) -> None:
+    session.execute(
+        insert(TaskStateRow),
+        [{"task_id": task_id, "state": state, "update_time": when, "error": error}],
+    )

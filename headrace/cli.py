@@ -1,0 +1,154 @@
+"""``headrace`` — serve, api-server, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.logging_setup import configure_logging
+from domain.settings import Settings
+
+logger = logging.getLogger("headrace")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="folder for the SQLite database and artifacts (default ./.headrace)"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL: sqlite:///..., mysql+pymysql://..., postgresql+psycopg://...",
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-format", choices=["json", "text"])
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="REST port (default 8888; 0 picks a free one)")
+    parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headrace", description="Kubeflow Pipelines v2 control plane"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run everything in one process (embedded mode)")
+    _add_server(serve)
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not migrate the database on start"
+    )
+
+    api = commands.add_parser(
+        "api-server", help="run the API server alone (refuses a stale schema)"
+    )
+    _add_server(api)
+
+    migrate = commands.add_parser("migrate", help="upgrade or downgrade the database schema")
+    _add_common(migrate)
+    action = migrate.add_subparsers(dest="action")
+    up = action.add_parser("upgrade", help="upgrade to a revision (default head)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = action.add_parser("downgrade", help="downgrade to a revision (base removes everything)")
+    down.add_argument("revision")
+    action.add_parser("current", help="print the current revision")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Env vars (HEADRACE_*) first, then any flag the user gave."""
+    overrides: dict[str, Any] = {}
+    for field in (
+        "host",
+        "port",
+        "data_dir",
+        "database_url",
+        "log_level",
+        "log_format",
+        "max_upload_bytes",
+    ):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    if getattr(args, "no_migrate", False):
+        overrides["migrate_on_start"] = False
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        print(f"headrace: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        return run_migrate(settings, args)
+    return run_server(settings, embedded=args.command == "serve")
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    import migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    action = args.action or "upgrade"
+    if action == "upgrade":
+        migrations.upgrade(url, getattr(args, "revision", "head"))
+    elif action == "downgrade":
+        migrations.downgrade(url, args.revision)
+    from api_server.storage import build_engine
+
+    engine = build_engine(url)
+    try:
+        print(f"current revision: {migrations.current_revision(engine) or 'base (empty)'}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def run_server(settings: Settings, *, embedded: bool) -> int:
+    import uvicorn
+
+    import migrations
+    from api_server import build_app, build_database, build_services
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifact_dir.mkdir(parents=True, exist_ok=True)
+    db = build_database(settings)
+    if embedded and settings.migrate_on_start:
+        migrations.upgrade(settings.effective_database_url)
+    elif migrations.pending_revisions(db.engine):
+        logger.error(
+            "the database schema is not at the current revision; run `headrace migrate` first",
+            extra={"database": db.engine.url.render_as_string(hide_password=True)},
+        )
+        return 3
+    app = build_app(settings, build_services(settings, db))
+
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    logger.info(
+        "headrace listening",
+        extra={
+            "url": f"http://{settings.host}:{port}",
+            "port": port,
+            "database": db.engine.url.render_as_string(hide_password=True),
+            "mode": "embedded" if embedded else "api-server",
+        },
+    )
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from domain.errors import InvalidArgument
-from domain.pipeline_spec.validation import describe_kind
+from domain.pipeline_spec._paths import describe_kind
 
 # Deeper than any real PipelineSpec; keeps later recursive consumers (json.dumps) safe.
 MAX_DEPTH = 200

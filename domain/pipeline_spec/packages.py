@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import IO, Any, Protocol
 
 from domain.errors import InvalidArgument, PayloadTooLarge
+from domain.pipeline_spec._paths import describe_kind
 from domain.pipeline_spec.documents import (
     check_plain_data,
     check_platform_spec,
@@ -24,7 +25,7 @@ from domain.pipeline_spec.documents import (
     parse_documents,
 )
 from domain.pipeline_spec.model import PipelinePackage
-from domain.pipeline_spec.validation import describe_kind, validate_pipeline_spec
+from domain.pipeline_spec.validation import validate_pipeline_spec
 
 _PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
 _ARCHIVE_SUFFIXES = {".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar"}

@@ -367,8 +367,16 @@ def test_long_task_chains_do_not_hit_the_recursion_limit() -> None:
 
 @pytest.mark.parametrize(
     ("version", "ok"),
-    [("2.0.0", True), ("2.1.0", True), ("2.17.3", True), ("1.9.9", False), ("3.0.0", False)]
-    + [("2.1", False), ("v2.1.0", False), (2.1, False)],
+    [
+        ("2.0.0", True),
+        ("2.1.0", True),
+        ("2.17.3", True),
+        ("1.9.9", False),
+        ("3.0.0", False),
+        ("2.1", False),
+        ("v2.1.0", False),
+        (2.1, False),
+    ],
 )
 def test_schema_versions(version: Any, ok: bool) -> None:
     spec = _spec()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from domain.logging_setup import JsonFormatter
+from domain.settings import Settings
+from headrace.cli import build_parser, main, settings_from
+
+
+def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HEADRACE_PORT", "9999")
+    monkeypatch.setenv("HEADRACE_HOST", "0.0.0.0")
+    args = build_parser().parse_args(
+        ["serve", "--port", "7000", "--data-dir", str(tmp_path), "--no-migrate"]
+    )
+    settings = settings_from(args)
+    assert settings.port == 7000
+    assert settings.host == "0.0.0.0"
+    assert settings.migrate_on_start is False
+    assert settings.effective_database_url == f"sqlite:///{(tmp_path / 'headrace.db').resolve()}"
+
+
+def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HEADRACE_PORT", "HEADRACE_HOST", "HEADRACE_DATA_DIR", "HEADRACE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.host, settings.port, settings.data_dir) == (
+        "127.0.0.1",
+        8888,
+        Path(".headrace"),
+    )
+
+
+def test_invalid_setting_is_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HEADRACE_PORT", "not-a-port")
+    assert main(["migrate", "current"]) == 2
+    assert "port" in capsys.readouterr().err
+
+
+def test_migrate_upgrades_and_downgrades_a_sqlite_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "--data-dir", str(tmp_path), "upgrade"]) == 0
+    assert "current revision: 0001" in capsys.readouterr().out
+    assert main(["migrate", "--data-dir", str(tmp_path), "downgrade", "base"]) == 0
+    assert "base (empty)" in capsys.readouterr().out
+
+
+def test_json_log_lines_carry_extra_fields() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "run created", "levelname": "INFO", "name": "x", "run_id": "r1"}
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "run created"
+    assert entry["run_id"] == "r1"

@@ -1,0 +1,130 @@
+"""The headrace command as an operator runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")}
+
+
+def test_api_server_refuses_a_stale_schema_and_names_the_fix(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "headrace",
+            "api-server",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--log-format",
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(),
+    )
+    assert result.returncode == 3
+    assert "run `headrace migrate` first" in result.stderr
+
+
+def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
+    env = _clean_env()
+    migrate = subprocess.run(
+        [sys.executable, "-m", "headrace", "migrate", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "headrace",
+            "api-server",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(
+                    f"http://127.0.0.1:{port}/apis/v2beta1/healthz", timeout=1
+                ).status_code
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "headrace",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--port",
+                "0",
+                "--log-format",
+                "text",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_clean_env(),
+        )
+    try:
+        deadline = time.monotonic() + 30
+        match = None
+        while time.monotonic() < deadline and match is None:
+            match = re.search(r"url=http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+            time.sleep(0.05)
+        assert match is not None, log.read_text()
+        port = int(match.group(1))
+        assert port != 0
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(
+                    f"http://127.0.0.1:{port}/apis/v2beta1/healthz", timeout=1
+                ).status_code
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

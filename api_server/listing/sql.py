@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from domain.errors import InvalidArgument
+from domain.timestamps import from_micros, to_micros
 
 from .filters import Op, Predicate
 from .options import ListOptions
@@ -46,8 +47,6 @@ ColumnMap = Mapping[str, ColumnElement[Any]]
 
 # Dialects whose default ordering already puts NULL lowest.
 _NULLS_LOW_NATIVELY = frozenset({"sqlite", "mysql", "mariadb"})
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def apply_predicates(
@@ -124,7 +123,7 @@ def _seek(
     last_id = cursor.last_id
     value: object = cursor.last_sort_value
     if cursor.value_is_timestamp and isinstance(value, int):
-        value = _from_micros(value)
+        value = from_micros(value)
 
     if not options.sort.descending:
         if value is None:
@@ -225,20 +224,9 @@ def _row_value(row: Row[Any], col: ColumnElement[Any]) -> object:
 
 def _cursor_value(value: object) -> tuple[CursorValue, bool]:
     if isinstance(value, datetime):
-        return _to_micros(value), True
+        return to_micros(value), True
     if isinstance(value, enum.Enum):
         return value.name, False
     if value is None or isinstance(value, str | int | float | bool):
         return value, False
     raise TypeError(f"cannot keep a sort value of type {type(value).__name__} in a page token")
-
-
-def _to_micros(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_micros(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)

@@ -21,8 +21,8 @@ from . import validation
 from .context import ListQuery, ServiceContext
 from .experiments import ExperimentService
 from .pipelines import PipelineService
-from .runs import PipelineSource, resolve_source
-from .specs import check_runtime_config, wire_spec
+from .runs import PipelineSource, resolve_template
+from .specs import wire_spec
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +145,11 @@ class RecurringRunService:
         trigger = check_trigger(data.trigger)
         max_concurrency = check_max_concurrency(data.max_concurrency)
         status = check_mode(data.mode)
-        if data.plugins_input is not None and not isinstance(data.plugins_input, dict):
-            raise InvalidArgument("plugins_input: must be an object")
+        plugins_input = validation.plugins_input(data.plugins_input)
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            experiment = self.experiments.resolve_for_run(session, data.experiment_id)
-            source = resolve_source(self.ctx, self.pipelines, session, data.source)
-            runtime_config = check_runtime_config(
-                source.document["pipeline_spec"], data.runtime_config
+            experiment, source, runtime_config = resolve_template(
+                self.ctx, self.experiments, self.pipelines, session, data
             )
             recurring_run = RecurringRun(
                 recurring_run_id=self.ctx.new_id(),
@@ -168,7 +165,7 @@ class RecurringRunService:
                 max_concurrency=max_concurrency,
                 no_catchup=bool(data.no_catchup),
                 status=status,
-                plugins_input=data.plugins_input or None,
+                plugins_input=plugins_input,
                 created_at=now,
                 updated_at=now,
                 **trigger,

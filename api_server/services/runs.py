@@ -7,7 +7,7 @@ import builtins
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from api_server.storage import experiments as experiment_store
 from api_server.storage import runs as store
 from api_server.storage.rows import RunRow
 from domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from domain.resources import Page, Run
+from domain.resources import Experiment, Page, Run
 from domain.states import RuntimeState, StorageState
 
 from . import run_states, validation
@@ -89,6 +89,30 @@ def resolve_source(
     )
 
 
+class _TemplateInput(Protocol):
+    @property
+    def experiment_id(self) -> str | None: ...
+    @property
+    def source(self) -> PipelineSource: ...
+    @property
+    def runtime_config(self) -> Any: ...
+
+
+def resolve_template(
+    ctx: ServiceContext,
+    experiments: ExperimentService,
+    pipelines: PipelineService,
+    session: Session,
+    data: _TemplateInput,
+) -> tuple[Experiment, ResolvedSource, dict[str, Any] | None]:
+    """What a run or recurring run is made from: its experiment (the default one if none is
+    named), its stored spec, and its runtime config checked against the spec's inputs."""
+    experiment = experiments.resolve_for_run(session, data.experiment_id)
+    source = resolve_source(ctx, pipelines, session, data.source)
+    runtime_config = check_runtime_config(source.document["pipeline_spec"], data.runtime_config)
+    return experiment, source, runtime_config
+
+
 class RunService:
     def __init__(
         self,
@@ -109,14 +133,11 @@ class RunService:
         display_name = validation.required_name("display_name", data.display_name)
         description = validation.description("description", data.description)
         service_account = validation.bounded("service_account", data.service_account, 255)
-        if data.plugins_input is not None and not isinstance(data.plugins_input, dict):
-            raise InvalidArgument("plugins_input: must be an object")
+        plugins_input = validation.plugins_input(data.plugins_input)
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            experiment = self.experiments.resolve_for_run(session, data.experiment_id)
-            source = resolve_source(self.ctx, self.pipelines, session, data.source)
-            runtime_config = check_runtime_config(
-                source.document["pipeline_spec"], data.runtime_config
+            experiment, source, runtime_config = resolve_template(
+                self.ctx, self.experiments, self.pipelines, session, data
             )
             run = Run(
                 run_id=self.ctx.new_id(),
@@ -134,7 +155,7 @@ class RunService:
                 generation=0,
                 error=None,
                 recurring_run_id=data.recurring_run_id,
-                plugins_input=data.plugins_input or None,
+                plugins_input=plugins_input,
                 created_at=now,
                 scheduled_at=data.scheduled_at or now,
                 finished_at=None,

@@ -39,6 +39,12 @@ def namespace(value: str | None) -> str:
     return bounded("namespace", (value or "").strip(), MAX_NAMESPACE_LENGTH)
 
 
+def plugins_input(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise InvalidArgument("plugins_input: must be an object")
+    return value or None
+
+
 def tags(field: str, value: Any) -> dict[str, str] | None:
     """KFP tags: a flat map of strings (at most 20 entries)."""
     if value is None or value == {}:

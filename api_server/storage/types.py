@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, LargeBinary, Text
@@ -11,23 +11,11 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from domain.timestamps import from_micros, to_micros
 
 # MySQL's TEXT/BLOB stop at 64 KiB; specs and histories can be larger.
 LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 LongBinary = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-
-
-def to_micros(value: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime (naive means UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
 
 
 class EpochMicros(TypeDecorator[datetime]):

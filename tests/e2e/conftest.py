@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.support import API, check_timestamps
+
 
 @dataclass
 class RunningServer:
@@ -58,18 +60,29 @@ def start_server(
         env=env,
     )
     server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log_path)
-    deadline = time.monotonic() + 30
+    try:
+        wait_healthy(server.url, process)
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"{exc}:\n{server.log()}") from exc
+    return process, server
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30
+) -> None:
+    """Poll healthz until it answers 200; RuntimeError if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"headrace serve exited early:\n{server.log()}")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("headrace exited early")
         try:
-            if httpx.get(f"{server.url}/apis/v2beta1/healthz", timeout=1).status_code == 200:
-                return process, server
+            if httpx.get(f"{url}/apis/v2beta1/healthz", timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"headrace serve did not become healthy:\n{server.log()}")
+    raise RuntimeError(f"{url} did not become healthy within {timeout:g}s")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -89,6 +102,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
     finally:
         stop_server(process)
+    # Every failure a module provokes must be a handled one: no stack trace, no 500.
+    assert "Traceback" not in running.log(), running.log()[-4000:]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +114,19 @@ def kfp_client(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) 
     import kfp
 
     return kfp.Client(host=server.url)
+
+
+def _check_response(response: httpx.Response) -> None:
+    """Every JSON answer the raw client sees: timestamps are RFC 3339, never ""."""
+    response.read()
+    if response.headers.get("content-type", "").startswith("application/json") and response.content:
+        check_timestamps(response.json())
+
+
+@pytest.fixture(scope="module")
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    """A raw HTTP client rooted at ``/apis/v2beta1`` for wire checks the SDK cannot express."""
+    with httpx.Client(
+        base_url=server.url + API, timeout=30, event_hooks={"response": [_check_response]}
+    ) as client:
+        yield client

@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .conftest import free_port
+from .conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +70,7 @@ def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(
-                    f"http://127.0.0.1:{port}/apis/v2beta1/healthz", timeout=1
-                ).status_code
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert status == 200
+        wait_healthy(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -115,16 +105,7 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
         assert match is not None, log.read_text()
         port = int(match.group(1))
         assert port != 0
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(
-                    f"http://127.0.0.1:{port}/apis/v2beta1/healthz", timeout=1
-                ).status_code
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert status == 200
+        wait_healthy(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
         process.wait(timeout=10)

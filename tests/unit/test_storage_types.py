@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from api_server.storage.types import EpochMicros, JSONText, from_micros, to_micros
+from api_server.storage.types import EpochMicros, JSONText
+from domain.timestamps import from_micros, to_micros
 
 
 def test_micros_round_trip_keeps_microseconds_and_utc() -> None:

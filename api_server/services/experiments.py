@@ -112,9 +112,14 @@ class ExperimentService:
 
     def resolve_for_run(self, session: Session, experiment_id: str | None) -> Experiment:
         """The experiment a new run or recurring run goes in: the given one (must exist and
-        be available), or the namespace-less "Default", created on first use."""
+        be available), or the namespace-less "Default" (see ``ensure_default``).
+
+        The row is locked first: creating a run updates it (``last_run_created_at``), and a
+        lock taken only then deadlocks with other creators' foreign-key share locks on
+        MariaDB/MySQL; it also keeps an archive from slipping in between check and insert.
+        """
         if experiment_id:
-            experiment = self.require(session, experiment_id)
+            experiment = self.require(session, experiment_id, for_update=True)
         else:
             experiment = self.default_experiment(session)
         if experiment.storage_state == StorageState.ARCHIVED.value:
@@ -124,11 +129,32 @@ class ExperimentService:
             )
         return experiment
 
+    def ensure_default(self) -> None:
+        """Create the "Default" experiment unless it exists, in a transaction of its own.
+
+        Called before the transaction of a run created without an experiment: creators
+        racing to be first then all find one committed row, and none of them holds a lock
+        from a failed insert while it creates its run.
+        """
+        with self.ctx.db.read() as session:
+            if store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME) is not None:
+                return
+        with self.ctx.db.write() as session:
+            store.insert_if_absent(session, self._new_default())
+
     def default_experiment(self, session: Session) -> Experiment:
-        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME)
+        """The "Default" experiment, locked; created here if it vanished since
+        ``ensure_default``."""
+        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=True)
         if found is not None:
             return found
-        experiment = Experiment(
+        store.insert_if_absent(session, self._new_default())
+        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=True)
+        assert found is not None  # inserted above, or by a racing writer that committed
+        return found
+
+    def _new_default(self) -> Experiment:
+        return Experiment(
             experiment_id=self.ctx.new_id(),
             display_name=DEFAULT_EXPERIMENT_NAME,
             description="All runs created without specifying an experiment are grouped here.",
@@ -137,5 +163,3 @@ class ExperimentService:
             created_at=self.ctx.clock(),
             last_run_created_at=None,
         )
-        store.insert(session, experiment)
-        return experiment

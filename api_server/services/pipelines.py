@@ -200,7 +200,9 @@ class PipelineService:
             )
             if values:
                 store.update_version(session, version_id, values)
-        return replace(current, **values)
+            document = self.ctx.specs.load(session, current.spec_digest)
+        # The same representation GetPipelineVersion gives, spec included.
+        return replace(current, **values, pipeline_spec=wire_spec(document))
 
     def delete_version(self, pipeline_id: str, version_id: str) -> None:
         with self.ctx.db.write() as session:

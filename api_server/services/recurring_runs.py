@@ -147,6 +147,8 @@ class RecurringRunService:
         status = check_mode(data.mode)
         plugins_input = validation.plugins_input(data.plugins_input)
         now = self.ctx.clock()
+        if not data.experiment_id:
+            self.experiments.ensure_default()
         with self.ctx.db.write() as session:
             experiment, source, runtime_config = resolve_template(
                 self.ctx, self.experiments, self.pipelines, session, data

@@ -135,6 +135,8 @@ class RunService:
         service_account = validation.bounded("service_account", data.service_account, 255)
         plugins_input = validation.plugins_input(data.plugins_input)
         now = self.ctx.clock()
+        if not data.experiment_id:
+            self.experiments.ensure_default()
         with self.ctx.db.write() as session:
             experiment, source, runtime_config = resolve_template(
                 self.ctx, self.experiments, self.pipelines, session, data
@@ -270,19 +272,21 @@ class RunService:
                 raise FailedPrecondition(
                     f"run {run_id!r} is {row.state}; only FAILED or CANCELED runs can be retried"
                 )
+            # Read before the UPDATE: an ORM-enabled UPDATE also refreshes ``row`` in place.
+            generation = row.generation + 1
             store.set_fields(
                 session,
                 run_id,
                 {
                     "state": RuntimeState.PENDING.value,
                     "state_updated_at": now,
-                    "generation": row.generation + 1,
+                    "generation": generation,
                     "error": None,
                     "finished_at": None,
                 },
             )
             store.add_history(session, run_id, RuntimeState.PENDING.value, now)
-            run = replace(store.to_domain(row), generation=row.generation + 1)
+            run = replace(store.to_domain(row), generation=generation)
             document = self.ctx.specs.load(session, row.spec_digest)
         self.backend.retry(self._submitted(run, document))
         logger.info("run retried", extra={"run_id": run_id, "generation": run.generation})
@@ -314,6 +318,10 @@ class RunService:
         return changed
 
     def _apply_task(self, session: Session, run_id: str, event: TaskStatusEvent) -> bool:
+        try:
+            run_states.parse_state(event.state)  # a new task is inserted without a transition
+        except ValueError as exc:
+            raise InvalidArgument(f"tasks: unknown task state {event.state!r}") from exc
         row = store.get_task_row(session, event.task_id)
         details = {
             key: getattr(event, key)

@@ -13,6 +13,7 @@ from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import Experiment
 from domain.states import StorageState, enum_names
 
+from .dialects import insert_ignoring_duplicates
 from .listing_support import list_page
 from .rows import ExperimentRow
 
@@ -71,13 +72,34 @@ def get(session: Session, experiment_id: str, *, for_update: bool = False) -> Ex
     return None if row is None else to_domain(row)
 
 
-def find_by_name(session: Session, namespace: str, display_name: str) -> Experiment | None:
-    row = session.execute(
-        select(ExperimentRow).where(
-            ExperimentRow.namespace == namespace, ExperimentRow.display_name == display_name
-        )
-    ).scalar_one_or_none()
+def find_by_name(
+    session: Session, namespace: str, display_name: str, *, for_update: bool = False
+) -> Experiment | None:
+    stmt = select(ExperimentRow).where(
+        ExperimentRow.namespace == namespace, ExperimentRow.display_name == display_name
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
     return None if row is None else to_domain(row)
+
+
+def insert_if_absent(session: Session, experiment: Experiment) -> bool:
+    """Insert unless the namespace already has an experiment of that name; True if inserted.
+    One statement, so writers racing to create the same experiment never fail."""
+    return insert_ignoring_duplicates(
+        session,
+        ExperimentRow.__table__,  # type: ignore[arg-type]
+        {
+            "experiment_id": experiment.experiment_id,
+            "display_name": experiment.display_name,
+            "description": experiment.description,
+            "namespace": experiment.namespace,
+            "storage_state": experiment.storage_state,
+            "created_at": experiment.created_at,
+            "last_run_created_at": experiment.last_run_created_at,
+        },
+    )
 
 
 def list_experiments(

@@ -12,16 +12,18 @@ MAX_DESCRIPTION_LENGTH = 65_535
 
 
 def required_name(field: str, value: str | None) -> str:
-    """A non-blank name of at most 255 characters, stripped of surrounding whitespace."""
-    text = (value or "").strip()
-    if not text:
+    """A name of at most 255 characters that is not blank. Kept exactly as given, as KFP
+    does: clients look names up by exact match (kfp.Client's get-or-create)."""
+    text = value or ""
+    if not text.strip():
         raise InvalidArgument(f"{field}: must not be empty")
     return bounded(field, text, MAX_NAME_LENGTH)
 
 
 def optional_name(field: str, value: str | None) -> str | None:
-    text = (value or "").strip()
-    return bounded(field, text, MAX_NAME_LENGTH) if text else None
+    """A name as given, or None when absent or blank."""
+    text = value or ""
+    return bounded(field, text, MAX_NAME_LENGTH) if text.strip() else None
 
 
 def bounded(field: str, value: str | None, limit: int) -> str:

@@ -18,11 +18,6 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.e2e
 
-# Known server bug, left to the lead: names are stored stripped of surrounding whitespace,
-# so kfp.Client's by-name lookups (get-or-create, get_pipeline_id) miss what it just created.
-PADDED_NAMES_STRIPPED = pytest.mark.xfail(
-    strict=True, reason="services/validation.py strips names; KFP keeps them as given"
-)
 
 MINIMAL = str(corpus("minimal"))
 
@@ -68,7 +63,7 @@ def test_create_experiment_is_get_or_create_by_name(kfp_client) -> None:
 @pytest.mark.parametrize(
     "template",
     [
-        pytest.param(" padded {} ", marks=PADDED_NAMES_STRIPPED),
+        " padded {} ",
         "100% sure?#{}&y=1",
         "ünïcødé ✓ {}",
         "a+b {}",

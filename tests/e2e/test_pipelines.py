@@ -33,12 +33,6 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.e2e
 
-# Known server bug, left to the lead: names are stored stripped of surrounding whitespace,
-# so kfp.Client's by-name lookups (get-or-create, get_pipeline_id) miss what it just created.
-PADDED_NAMES_STRIPPED = pytest.mark.xfail(
-    strict=True, reason="services/validation.py strips names; KFP keeps them as given"
-)
-
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
@@ -101,7 +95,7 @@ def test_upload_with_spaces_and_slash_then_find_it_by_name(kfp_client, api) -> N
 @pytest.mark.parametrize(
     "template",
     [
-        pytest.param(" padded {} ", marks=PADDED_NAMES_STRIPPED),
+        " padded {} ",
         "100% sure?#{}&y=1",
         "ünïcødé ✓ {}",
         "a+b {}",

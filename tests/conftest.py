@@ -81,6 +81,16 @@ def database_url(
         drop_database(backend, token)
 
 
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database with no tables at all (not migrated), dropped after the test."""
+    url, token = create_database(request.param, tmp_path)
+    try:
+        yield url
+    finally:
+        drop_database(request.param, token)
+
+
 def clear_tables(db: Database) -> None:
     with db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

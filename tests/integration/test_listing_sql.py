@@ -1,8 +1,8 @@
 """Filters, keyset paging and counting against a real database.
 
-Everything goes through the ``session`` fixture, built on the module's ``engine`` fixture;
-swapping ``engine`` (e.g. parametrizing it over MariaDB and PostgreSQL URLs) runs the same
-checks on another backend. Strings are lower-case so LIKE behaves the same on every engine.
+Everything goes through the ``session`` fixture, built on the module's ``engine`` fixture,
+which runs the same checks on every backend in ``HEADRACE_TEST_DATABASES``. Strings are
+lower-case so LIKE behaves the same on every engine.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     insert,
     select,
 )
@@ -44,6 +43,7 @@ from api_server.listing import (
     paginate,
     parse_list_options,
 )
+from api_server.storage import build_engine
 from domain.errors import InvalidArgument
 
 SECRET = b"integration-secret"
@@ -131,9 +131,11 @@ ROWS = make_rows()
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    """The database under test, filled with ``ROWS``. Swap this to test another backend."""
-    db = create_engine("sqlite://")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The database under test, filled with ``ROWS``: one per backend of the test run (the
+    shared ``database_url`` fixture), with Headrace's own engine settings; the table is
+    dropped again after the module."""
+    db = build_engine(database_url)
     metadata.create_all(db)
     with db.begin() as connection:
         connection.execute(insert(items), ROWS)

@@ -1,0 +1,82 @@
+"""Fixtures of the storage and service suite: compiled specs, a controllable clock and
+row counts. Every test here runs once per backend in ``HEADRACE_TEST_DATABASES``."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from service_inputs import COMPILED, Clock
+from sqlalchemy import func, select
+
+from api_server.rest.dependencies import Services
+from api_server.services import ListQuery
+from api_server.storage import Database
+from api_server.storage.rows import Base
+from domain.pipeline_spec import load_pipeline_package
+from domain.resources import Page
+
+
+@functools.cache
+def _compiled(name: str) -> dict[str, Any]:
+    path = COMPILED / f"{name}.yaml"
+    return load_pipeline_package(path.read_bytes(), path.name, max_bytes=10_000_000).pipeline_spec
+
+
+@pytest.fixture
+def compiled_spec() -> Callable[[str], dict[str, Any]]:
+    """``compiled_spec("scalar_params")``: a fresh copy of a compiled pipeline spec dict."""
+
+    def load(name: str) -> dict[str, Any]:
+        return copy.deepcopy(_compiled(name))
+
+    return load
+
+
+@pytest.fixture
+def clock(services: Services) -> Clock:
+    """The clock every service of ``services`` reads (they share one context)."""
+    ticking = Clock(datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC))
+    services.runs.ctx.clock = ticking
+    return ticking
+
+
+@pytest.fixture
+def count_rows(db: Database) -> Callable[[str], int]:
+    """``count_rows("runs")``: the number of rows in one of Headrace's tables."""
+
+    def count(table_name: str) -> int:
+        table = Base.metadata.tables[table_name]
+        with db.read() as session:
+            return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+    return count
+
+
+@pytest.fixture
+def walk_pages() -> Callable[..., list[Page[Any]]]:
+    """Follow ``next_page_token`` through a listing: ``walk_pages(call, page_size=5,
+    filter=..., sort_by=...)`` where ``call(ListQuery) -> Page``. Returns every page."""
+
+    def walk(
+        call: Callable[[ListQuery], Page[Any]],
+        *,
+        page_size: int,
+        filter: str | None = None,
+        sort_by: str | None = None,
+    ) -> list[Page[Any]]:
+        pages: list[Page[Any]] = []
+        token: str | None = None
+        while True:
+            query = ListQuery(filter=filter, sort_by=sort_by, page_size=page_size, page_token=token)
+            pages.append(call(query))
+            assert len(pages) <= 1000, "paging does not terminate"
+            token = pages[-1].next_page_token
+            if not token:
+                return pages
+
+    return walk

@@ -25,23 +25,27 @@ class Services:
     recurring_runs: RecurringRunService
 
 
+# The dependencies below are ``async def`` although they do no I/O: FastAPI runs a sync
+# dependency in the thread pool, which would cost a thread hop per dependency per request.
+
+
 def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _pipelines(request: Request) -> PipelineService:
+async def _pipelines(request: Request) -> PipelineService:
     return services(request).pipelines
 
 
-def _experiments(request: Request) -> ExperimentService:
+async def _experiments(request: Request) -> ExperimentService:
     return services(request).experiments
 
 
-def _runs(request: Request) -> RunService:
+async def _runs(request: Request) -> RunService:
     return services(request).runs
 
 
-def _recurring_runs(request: Request) -> RecurringRunService:
+async def _recurring_runs(request: Request) -> RecurringRunService:
     return services(request).recurring_runs
 
 

@@ -14,7 +14,7 @@ def _blank_is_unset(value: str | None) -> str | None:
     return value if value not in (None, "") else None
 
 
-def list_query(
+async def list_query(
     page_token: Annotated[
         str | None, Query(description="opaque token from the previous page")
     ] = None,

@@ -20,7 +20,7 @@ from api_server.backends import (
 )
 from api_server.storage import experiments as experiment_store
 from api_server.storage import runs as store
-from api_server.storage.rows import RunRow
+from api_server.storage.runs import RunRecord
 from domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from domain.resources import Experiment, Page, Run
 from domain.states import RuntimeState, StorageState
@@ -165,7 +165,11 @@ class RunService:
             store.insert_run(session, run)
             experiment_store.touch_last_run(session, experiment.experiment_id, now)
         self.ctx.specs.remember(source.spec_digest, source.document)
-        logger.info("run created", extra={"run_id": run.run_id, "experiment_id": run.experiment_id})
+        # DEBUG: at hundreds of runs a second one line each would cost more than the insert;
+        # the access log already records every request.
+        logger.debug(
+            "run created", extra={"run_id": run.run_id, "experiment_id": run.experiment_id}
+        )
         self.backend.submit(self._submitted(run, source.document))
         return replace(
             run,
@@ -370,7 +374,7 @@ class RunService:
 
     @staticmethod
     def _transition(
-        session: Session, row: RunRow, state: str, when: datetime, error: dict[str, Any] | None
+        session: Session, row: RunRecord, state: str, when: datetime, error: dict[str, Any] | None
     ) -> None:
         values: dict[str, Any] = {"state": state, "state_updated_at": when}
         if error is not None:
@@ -383,7 +387,7 @@ class RunService:
     # --- internals -------------------------------------------------------------------
 
     @staticmethod
-    def _require_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRow:
+    def _require_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRecord:
         row = store.get_row(session, run_id, for_update=for_update)
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")

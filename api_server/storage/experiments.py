@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
@@ -16,6 +16,8 @@ from domain.states import StorageState, enum_names
 from .dialects import insert_ignoring_duplicates
 from .listing_support import list_page
 from .rows import ExperimentRow
+
+EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
 
 FIELDS = {
     "experiment_id": Field(FieldKind.STRING, sortable=True),
@@ -27,17 +29,17 @@ FIELDS = {
     "storage_state": Field(FieldKind.ENUM, enum_names=enum_names(StorageState)),
 }
 COLUMNS: dict[str, Any] = {
-    "experiment_id": ExperimentRow.experiment_id,
-    "display_name": ExperimentRow.display_name,
-    "description": ExperimentRow.description,
-    "created_at": ExperimentRow.created_at,
-    "last_run_created_at": ExperimentRow.last_run_created_at,
-    "namespace": ExperimentRow.namespace,
-    "storage_state": ExperimentRow.storage_state,
+    "experiment_id": EXPERIMENTS.c.experiment_id,
+    "display_name": EXPERIMENTS.c.display_name,
+    "description": EXPERIMENTS.c.description,
+    "created_at": EXPERIMENTS.c.created_at,
+    "last_run_created_at": EXPERIMENTS.c.last_run_created_at,
+    "namespace": EXPERIMENTS.c.namespace,
+    "storage_state": EXPERIMENTS.c.storage_state,
 }
 
 
-def to_domain(row: ExperimentRow) -> Experiment:
+def to_domain(row: Any) -> Experiment:
     return Experiment(
         experiment_id=row.experiment_id,
         display_name=row.display_name,
@@ -65,10 +67,10 @@ def insert(session: Session, experiment: Experiment) -> None:
 
 
 def get(session: Session, experiment_id: str, *, for_update: bool = False) -> Experiment | None:
-    stmt = select(ExperimentRow).where(ExperimentRow.experiment_id == experiment_id)
+    stmt = select(EXPERIMENTS).where(EXPERIMENTS.c.experiment_id == experiment_id)
     if for_update:
         stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
+    row = session.connection().execute(stmt).one_or_none()
     return None if row is None else to_domain(row)
 
 
@@ -105,11 +107,11 @@ def insert_if_absent(session: Session, experiment: Experiment) -> bool:
 def list_experiments(
     session: Session, options: ListOptions, *, namespace: str | None, secret: bytes
 ) -> tuple[list[Experiment], int, str]:
-    stmt = select(ExperimentRow)
+    stmt = select(EXPERIMENTS)
     if namespace is not None:
-        stmt = stmt.where(ExperimentRow.namespace == namespace)
+        stmt = stmt.where(EXPERIMENTS.c.namespace == namespace)
     rows, total, token = list_page(
-        session, stmt, options, COLUMNS, ExperimentRow.experiment_id, secret
+        session, stmt, options, COLUMNS, EXPERIMENTS.c.experiment_id, secret
     )
     return [to_domain(r) for r in rows], total, token
 
@@ -124,14 +126,12 @@ def set_storage_state(session: Session, experiment_id: str, state: str) -> None:
 
 def touch_last_run(session: Session, experiment_id: str, created_at: datetime) -> None:
     """Move ``last_run_created_at`` forward (never back)."""
-    session.execute(
-        update(ExperimentRow)
+    columns = EXPERIMENTS.c
+    session.connection().execute(
+        EXPERIMENTS.update()
         .where(
-            ExperimentRow.experiment_id == experiment_id,
-            or_(
-                ExperimentRow.last_run_created_at.is_(None),
-                ExperimentRow.last_run_created_at < created_at,
-            ),
+            columns.experiment_id == experiment_id,
+            or_(columns.last_run_created_at.is_(None), columns.last_run_created_at < created_at),
         )
         .values(last_run_created_at=created_at)
     )

@@ -19,10 +19,11 @@ def list_page(
     id_column: Any,
     secret: bytes,
 ) -> tuple[list[Any], int, str]:
-    """(entities of this page, total matching the filter, next page token)."""
+    """(rows of this page, total matching the filter, next page token). Statements select
+    Core tables, so rows are plain rows with attribute access by column name."""
     rows, next_token = paginate(session, stmt, options, columns, id_column, secret)
     if not next_token and options.cursor is None:
         total = len(rows)  # the whole result fits on the first page: no count query needed
     else:
         total = count(session, apply_predicates(stmt, options.predicates, columns))
-    return [row[0] for row in rows], total, next_token
+    return rows, total, next_token

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
@@ -13,6 +13,9 @@ from domain.resources import Pipeline, PipelineVersion
 
 from .listing_support import list_page
 from .rows import PipelineRow, PipelineVersionRow
+
+PIPELINES: Table = PipelineRow.__table__  # type: ignore[assignment]
+VERSIONS: Table = PipelineVersionRow.__table__  # type: ignore[assignment]
 
 PIPELINE_FIELDS = {
     "pipeline_id": Field(FieldKind.STRING, sortable=True),
@@ -23,12 +26,12 @@ PIPELINE_FIELDS = {
     "namespace": Field(FieldKind.STRING),
 }
 PIPELINE_COLUMNS: dict[str, Any] = {
-    "pipeline_id": PipelineRow.pipeline_id,
-    "name": PipelineRow.name,
-    "display_name": PipelineRow.display_name,
-    "description": PipelineRow.description,
-    "created_at": PipelineRow.created_at,
-    "namespace": PipelineRow.namespace,
+    "pipeline_id": PIPELINES.c.pipeline_id,
+    "name": PIPELINES.c.name,
+    "display_name": PIPELINES.c.display_name,
+    "description": PIPELINES.c.description,
+    "created_at": PIPELINES.c.created_at,
+    "namespace": PIPELINES.c.namespace,
 }
 VERSION_FIELDS = {
     "pipeline_version_id": Field(FieldKind.STRING, sortable=True),
@@ -38,15 +41,15 @@ VERSION_FIELDS = {
     "created_at": Field(FieldKind.TIMESTAMP, sortable=True),
 }
 VERSION_COLUMNS: dict[str, Any] = {
-    "pipeline_version_id": PipelineVersionRow.pipeline_version_id,
-    "name": PipelineVersionRow.name,
-    "display_name": PipelineVersionRow.display_name,
-    "description": PipelineVersionRow.description,
-    "created_at": PipelineVersionRow.created_at,
+    "pipeline_version_id": VERSIONS.c.pipeline_version_id,
+    "name": VERSIONS.c.name,
+    "display_name": VERSIONS.c.display_name,
+    "description": VERSIONS.c.description,
+    "created_at": VERSIONS.c.created_at,
 }
 
 
-def pipeline_to_domain(row: PipelineRow) -> Pipeline:
+def pipeline_to_domain(row: Any) -> Pipeline:
     return Pipeline(
         pipeline_id=row.pipeline_id,
         name=row.name,
@@ -58,7 +61,7 @@ def pipeline_to_domain(row: PipelineRow) -> Pipeline:
     )
 
 
-def version_to_domain(row: PipelineVersionRow) -> PipelineVersion:
+def version_to_domain(row: Any) -> PipelineVersion:
     return PipelineVersion(
         pipeline_version_id=row.pipeline_version_id,
         pipeline_id=row.pipeline_id,
@@ -121,11 +124,11 @@ def find_pipeline_by_name(session: Session, namespace: str, name: str) -> Pipeli
 def list_pipelines(
     session: Session, options: ListOptions, *, namespace: str | None, secret: bytes
 ) -> tuple[list[Pipeline], int, str]:
-    stmt = select(PipelineRow)
+    stmt = select(PIPELINES)
     if namespace is not None:
-        stmt = stmt.where(PipelineRow.namespace == namespace)
+        stmt = stmt.where(PIPELINES.c.namespace == namespace)
     rows, total, token = list_page(
-        session, stmt, options, PIPELINE_COLUMNS, PipelineRow.pipeline_id, secret
+        session, stmt, options, PIPELINE_COLUMNS, PIPELINES.c.pipeline_id, secret
     )
     return [pipeline_to_domain(r) for r in rows], total, token
 
@@ -152,7 +155,11 @@ def delete_pipeline(session: Session, pipeline_id: str) -> None:
 
 
 def get_version(session: Session, version_id: str) -> PipelineVersion | None:
-    row = session.get(PipelineVersionRow, version_id)
+    row = (
+        session.connection()
+        .execute(select(VERSIONS).where(VERSIONS.c.pipeline_version_id == version_id))
+        .one_or_none()
+    )
     return None if row is None else version_to_domain(row)
 
 
@@ -180,9 +187,9 @@ def latest_version(session: Session, pipeline_id: str) -> PipelineVersion | None
 def list_versions(
     session: Session, options: ListOptions, *, pipeline_id: str, secret: bytes
 ) -> tuple[list[PipelineVersion], int, str]:
-    stmt = select(PipelineVersionRow).where(PipelineVersionRow.pipeline_id == pipeline_id)
+    stmt = select(VERSIONS).where(VERSIONS.c.pipeline_id == pipeline_id)
     rows, total, token = list_page(
-        session, stmt, options, VERSION_COLUMNS, PipelineVersionRow.pipeline_version_id, secret
+        session, stmt, options, VERSION_COLUMNS, VERSIONS.c.pipeline_version_id, secret
     )
     return [version_to_domain(r) for r in rows], total, token
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Table, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
@@ -15,6 +15,7 @@ from domain.states import RecurringRunStatus, enum_names
 from .listing_support import list_page
 from .rows import RecurringRunRow
 
+RECURRING_RUNS: Table = RecurringRunRow.__table__  # type: ignore[assignment]
 FIELDS = {
     "recurring_run_id": Field(FieldKind.STRING, sortable=True),
     "display_name": Field(FieldKind.STRING, sortable=True),
@@ -28,16 +29,16 @@ FIELDS = {
     "status": Field(FieldKind.ENUM, enum_names=enum_names(RecurringRunStatus)),
 }
 COLUMNS: dict[str, Any] = {
-    "recurring_run_id": RecurringRunRow.recurring_run_id,
-    "display_name": RecurringRunRow.display_name,
-    "description": RecurringRunRow.description,
-    "created_at": RecurringRunRow.created_at,
-    "updated_at": RecurringRunRow.updated_at,
-    "pipeline_id": RecurringRunRow.pipeline_id,
-    "pipeline_version_id": RecurringRunRow.pipeline_version_id,
-    "experiment_id": RecurringRunRow.experiment_id,
-    "namespace": RecurringRunRow.namespace,
-    "status": RecurringRunRow.status,
+    "recurring_run_id": RECURRING_RUNS.c.recurring_run_id,
+    "display_name": RECURRING_RUNS.c.display_name,
+    "description": RECURRING_RUNS.c.description,
+    "created_at": RECURRING_RUNS.c.created_at,
+    "updated_at": RECURRING_RUNS.c.updated_at,
+    "pipeline_id": RECURRING_RUNS.c.pipeline_id,
+    "pipeline_version_id": RECURRING_RUNS.c.pipeline_version_id,
+    "experiment_id": RECURRING_RUNS.c.experiment_id,
+    "namespace": RECURRING_RUNS.c.namespace,
+    "status": RECURRING_RUNS.c.status,
 }
 
 _COPIED = (
@@ -64,7 +65,7 @@ _COPIED = (
 )
 
 
-def to_domain(row: RecurringRunRow) -> RecurringRun:
+def to_domain(row: Any) -> RecurringRun:
     return RecurringRun(**{name: getattr(row, name) for name in _COPIED})
 
 
@@ -91,13 +92,13 @@ def find_by_name(session: Session, namespace: str, display_name: str) -> Recurri
 def list_recurring_runs(
     session: Session, options: ListOptions, *, scope: dict[str, Any], secret: bytes
 ) -> tuple[list[RecurringRun], int, str]:
-    stmt = select(RecurringRunRow)
+    stmt = select(RECURRING_RUNS)
     if scope.get("experiment_id") is not None:
-        stmt = stmt.where(RecurringRunRow.experiment_id == scope["experiment_id"])
+        stmt = stmt.where(RECURRING_RUNS.c.experiment_id == scope["experiment_id"])
     if scope.get("namespace") is not None:
-        stmt = stmt.where(RecurringRunRow.namespace == scope["namespace"])
+        stmt = stmt.where(RECURRING_RUNS.c.namespace == scope["namespace"])
     rows, total, token = list_page(
-        session, stmt, options, COLUMNS, RecurringRunRow.recurring_run_id, secret
+        session, stmt, options, COLUMNS, RECURRING_RUNS.c.recurring_run_id, secret
     )
     return [to_domain(r) for r in rows], total, token
 

@@ -6,8 +6,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
@@ -16,6 +16,11 @@ from domain.states import RuntimeState, StorageState, enum_names
 
 from .listing_support import list_page
 from .rows import RunRow, RunStateRow, TaskRow, TaskStateRow
+
+RUNS: Table = RunRow.__table__  # type: ignore[assignment]
+HISTORY: Table = RunStateRow.__table__  # type: ignore[assignment]
+# A run's columns read with Core: attribute access by column name, like the ORM row.
+RunRecord = Row[Any]
 
 FIELDS = {
     "run_id": Field(FieldKind.STRING, sortable=True),
@@ -35,21 +40,21 @@ FIELDS = {
     "pipeline_version_id": Field(FieldKind.STRING),
 }
 COLUMNS: dict[str, Any] = {
-    "run_id": RunRow.run_id,
-    "id": RunRow.run_id,
-    "display_name": RunRow.display_name,
-    "name": RunRow.display_name,
-    "description": RunRow.description,
-    "created_at": RunRow.created_at,
-    "scheduled_at": RunRow.scheduled_at,
-    "finished_at": RunRow.finished_at,
-    "storage_state": RunRow.storage_state,
-    "state": RunRow.state,
-    "namespace": RunRow.namespace,
-    "experiment_id": RunRow.experiment_id,
-    "recurring_run_id": RunRow.recurring_run_id,
-    "pipeline_id": RunRow.pipeline_id,
-    "pipeline_version_id": RunRow.pipeline_version_id,
+    "run_id": RUNS.c.run_id,
+    "id": RUNS.c.run_id,
+    "display_name": RUNS.c.display_name,
+    "name": RUNS.c.display_name,
+    "description": RUNS.c.description,
+    "created_at": RUNS.c.created_at,
+    "scheduled_at": RUNS.c.scheduled_at,
+    "finished_at": RUNS.c.finished_at,
+    "storage_state": RUNS.c.storage_state,
+    "state": RUNS.c.state,
+    "namespace": RUNS.c.namespace,
+    "experiment_id": RUNS.c.experiment_id,
+    "recurring_run_id": RUNS.c.recurring_run_id,
+    "pipeline_id": RUNS.c.pipeline_id,
+    "pipeline_version_id": RUNS.c.pipeline_version_id,
 }
 
 _ACTIVE_STATES = [
@@ -63,7 +68,7 @@ _ACTIVE_STATES = [
 ]
 
 
-def to_domain(row: RunRow, **extra: Any) -> Run:
+def to_domain(row: RunRecord, **extra: Any) -> Run:
     return Run(
         run_id=row.run_id,
         experiment_id=row.experiment_id,
@@ -89,9 +94,10 @@ def to_domain(row: RunRow, **extra: Any) -> Run:
 
 
 def insert_run(session: Session, run: Run) -> None:
-    """Insert a run and its first history entry (two INSERTs, no ORM unit-of-work cost)."""
-    session.execute(
-        insert(RunRow),
+    """Insert a run and its first history entry: two Core INSERTs on the session's
+    connection (no ORM bulk-persistence machinery on the hottest write)."""
+    session.connection().execute(
+        RUNS.insert(),
         [
             {
                 "run_id": run.run_id,
@@ -127,17 +133,18 @@ def add_history(
     when: datetime,
     error: dict[str, Any] | None = None,
 ) -> None:
-    session.execute(
-        insert(RunStateRow),
+    session.connection().execute(
+        HISTORY.insert(),
         [{"run_id": run_id, "state": state, "update_time": when, "error": error}],
     )
 
 
-def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRow | None:
-    stmt = select(RunRow).where(RunRow.run_id == run_id)
+def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRecord | None:
+    """The run's columns as a read-only row (Core: no identity map, nothing refreshed)."""
+    stmt = select(RUNS).where(RUNS.c.run_id == run_id)
     if for_update:
         stmt = stmt.with_for_update()
-    return session.execute(stmt).scalar_one_or_none()
+    return session.connection().execute(stmt).one_or_none()
 
 
 def get(session: Session, run_id: str) -> Run | None:
@@ -152,9 +159,11 @@ def get_with_details(session: Session, run_id: str) -> Run | None:
         return None
     history = [
         RuntimeStatus(state=h.state, update_time=h.update_time, error=Status.from_json(h.error))
-        for h in session.execute(
-            select(RunStateRow).where(RunStateRow.run_id == run_id).order_by(RunStateRow.id)
-        ).scalars()
+        for h in session.connection().execute(
+            select(HISTORY.c.state, HISTORY.c.update_time, HISTORY.c.error)
+            .where(HISTORY.c.run_id == run_id)
+            .order_by(HISTORY.c.id)
+        )
     ]
     return to_domain(row, state_history=history, tasks=list_tasks(session, run_id))
 
@@ -212,12 +221,12 @@ def list_runs(
     session: Session, options: ListOptions, *, scope: dict[str, Any], secret: bytes
 ) -> tuple[list[Run], int, str]:
     """A page of runs. ``scope`` narrows by experiment_id and/or namespace (indexed)."""
-    stmt = select(RunRow)
+    stmt = select(RUNS)
     if scope.get("experiment_id") is not None:
-        stmt = stmt.where(RunRow.experiment_id == scope["experiment_id"])
+        stmt = stmt.where(RUNS.c.experiment_id == scope["experiment_id"])
     if scope.get("namespace") is not None:
-        stmt = stmt.where(RunRow.namespace == scope["namespace"])
-    rows, total, token = list_page(session, stmt, options, COLUMNS, RunRow.run_id, secret)
+        stmt = stmt.where(RUNS.c.namespace == scope["namespace"])
+    rows, total, token = list_page(session, stmt, options, COLUMNS, RUNS.c.run_id, secret)
     return [to_domain(r) for r in rows], total, token
 
 
@@ -239,7 +248,7 @@ def active_ids_for_experiment(session: Session, experiment_id: str) -> list[str]
 
 
 def set_fields(session: Session, run_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(RunRow).where(RunRow.run_id == run_id).values(**values))
+    session.connection().execute(RUNS.update().where(RUNS.c.run_id == run_id).values(**values))
 
 
 def set_storage_state_for_experiment(session: Session, experiment_id: str, state: str) -> None:

@@ -222,27 +222,27 @@ class RunService:
 
     def archive(self, run_id: str) -> None:
         with self.ctx.db.write() as session:
-            self._require_row(session, run_id, for_update=True)
-            store.set_fields(session, run_id, {"storage_state": StorageState.ARCHIVED.value})
+            row = self._lock_run(session, run_id)
+            store.update_run(session, row, {"storage_state": StorageState.ARCHIVED.value})
         logger.info("run archived", extra={"run_id": run_id})
 
     def unarchive(self, run_id: str) -> None:
         with self.ctx.db.write() as session:
-            row = self._require_row(session, run_id, for_update=True)
+            row = self._lock_run(session, run_id)
             experiment = ExperimentService.require(session, row.experiment_id)
             if experiment.storage_state == StorageState.ARCHIVED.value:
                 raise FailedPrecondition(
                     f"run {run_id!r} is in archived experiment {experiment.experiment_id!r};"
                     " unarchive the experiment first"
                 )
-            store.set_fields(session, run_id, {"storage_state": StorageState.AVAILABLE.value})
+            store.update_run(session, row, {"storage_state": StorageState.AVAILABLE.value})
         logger.info("run unarchived", extra={"run_id": run_id})
 
     def delete(self, run_id: str) -> None:
         with self.ctx.db.write() as session:
-            row = self._require_row(session, run_id, for_update=True)
+            row = self._lock_run(session, run_id)
             was_active = not run_states.is_terminal(row.state)
-            store.delete(session, run_id)
+            store.delete(session, row)
         if was_active:
             self.backend.terminate(run_id)
         logger.info("run deleted", extra={"run_id": run_id})
@@ -252,7 +252,7 @@ class RunService:
         otherwise it moves to CANCELING and the backend reports the end."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            row = self._require_row(session, run_id, for_update=True)
+            row = self._lock_run(session, run_id)
             if row.state in (RuntimeState.CANCELED.value, RuntimeState.CANCELING.value):
                 return  # already stopping or stopped: terminating again changes nothing
             if run_states.is_terminal(row.state):
@@ -271,16 +271,16 @@ class RunService:
         by the backend."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            row = self._require_row(session, run_id, for_update=True)
+            row = self._lock_run(session, run_id)
             if not run_states.can_retry(row.state):
                 raise FailedPrecondition(
                     f"run {run_id!r} is {row.state}; only FAILED or CANCELED runs can be retried"
                 )
             # Read before the UPDATE: an ORM-enabled UPDATE also refreshes ``row`` in place.
             generation = row.generation + 1
-            store.set_fields(
+            store.update_run(
                 session,
-                run_id,
+                row,
                 {
                     "state": RuntimeState.PENDING.value,
                     "state_updated_at": now,
@@ -305,7 +305,7 @@ class RunService:
         """Apply a backend's status event. Idempotent and ordered: repeated, stale or
         backwards events change nothing. Returns True if anything changed."""
         with self.ctx.db.write() as session:
-            row = store.get_row(session, event.run_id, for_update=True)
+            row = self._lock_run_if_exists(session, event.run_id)
             if row is None or event.generation < row.generation:
                 return False
             changed = False
@@ -381,17 +381,30 @@ class RunService:
             values["error"] = error
         if run_states.is_terminal(state):
             values["finished_at"] = when
-        store.set_fields(session, row.run_id, values)
+        store.update_run(session, row, values)
         store.add_history(session, row.run_id, state, when, error)
 
     # --- internals -------------------------------------------------------------------
 
-    @staticmethod
-    def _require_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRecord:
-        row = store.get_row(session, run_id, for_update=for_update)
+    def _lock_run(self, session: Session, run_id: str) -> RunRecord:
+        row = self._lock_run_if_exists(session, run_id)
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")
         return row
+
+    def _lock_run_if_exists(self, session: Session, run_id: str) -> RunRecord | None:
+        """Lock a run to change it: its experiment's row first, then the run's.
+
+        Every writer of a run takes the experiment lock first (creation and experiment
+        archive/delete do too), which orders writers of the experiment's run counters and
+        rules out lock cycles. SQLite has one writer at a time, so a plain read is enough.
+        """
+        if not self.ctx.db.is_sqlite:
+            row = store.get_row(session, run_id)
+            if row is None:
+                return None
+            experiment_store.get(session, row.experiment_id, for_update=True)
+        return store.get_row(session, run_id, for_update=True)
 
     @staticmethod
     def _submitted(run: Run, document: dict[str, Any]) -> SubmittedRun:

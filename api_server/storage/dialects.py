@@ -27,3 +27,25 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
         raise NotImplementedError(backend)
     result = session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+def upsert_increment(
+    session: Session, table: Table, *, keys: dict[str, Any], column: str, delta: int
+) -> None:
+    """INSERT ``keys`` with ``column = delta``, or add ``delta`` to the existing row."""
+    backend = session.get_bind().dialect.name
+    values = {**keys, column: delta}
+    if backend in ("postgresql", "sqlite"):
+        module = postgresql if backend == "postgresql" else sqlite
+        stmt = module.insert(table).values(**values)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={column: table.c[column] + stmt.excluded[column]}
+        )
+        session.connection().execute(upsert)
+    elif backend in ("mysql", "mariadb"):
+        stmt = mysql.insert(table).values(**values)
+        session.connection().execute(
+            stmt.on_duplicate_key_update({column: table.c[column] + stmt.inserted[column]})
+        )
+    else:  # pragma: no cover
+        raise NotImplementedError(backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select
@@ -18,12 +19,15 @@ def list_page(
     columns: dict[str, Any],
     id_column: Any,
     secret: bytes,
+    total: Callable[[], int] | None = None,
 ) -> tuple[list[Any], int, str]:
     """(rows of this page, total matching the filter, next page token). Statements select
     Core tables, so rows are plain rows with attribute access by column name."""
     rows, next_token = paginate(session, stmt, options, columns, id_column, secret)
     if not next_token and options.cursor is None:
-        total = len(rows)  # the whole result fits on the first page: no count query needed
+        size = len(rows)  # the whole result fits on the first page: no count query needed
+    elif total is not None:
+        size = total()  # the caller keeps a cheaper count (e.g. maintained counters)
     else:
-        total = count(session, apply_predicates(stmt, options.predicates, columns))
-    return rows, total, next_token
+        size = count(session, apply_predicates(stmt, options.predicates, columns))
+    return rows, size, next_token

@@ -185,6 +185,22 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
 
 
+class RunCountRow(Base):
+    """How many runs an experiment has in each (storage_state, state): kept in the same
+    transaction as every change to runs, so ``total_size`` of the common lists is a sum
+    over a few rows instead of a count over the runs index. Changed only under the
+    experiment's row lock (or SQLite's single writer), which orders concurrent writers."""
+
+    __tablename__ = "run_counts"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("experiments.experiment_id"), primary_key=True
+    )
+    storage_state: Mapped[str] = mapped_column(STATE, primary_key=True)
+    state: Mapped[str] = mapped_column(STATE, primary_key=True)
+    run_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class RunStateRow(Base):
     """One row per state change of a run, written in the transaction that changed it."""
 

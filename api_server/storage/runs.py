@@ -14,6 +14,7 @@ from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import Run, RuntimeStatus, Status, Task
 from domain.states import RuntimeState, StorageState, enum_names
 
+from . import run_counts
 from .listing_support import list_page
 from .rows import RunRow, RunStateRow, TaskRow, TaskStateRow
 
@@ -124,6 +125,7 @@ def insert_run(session: Session, run: Run) -> None:
         ],
     )
     add_history(session, run.run_id, run.state, run.created_at)
+    run_counts.add(session, run.experiment_id, run.storage_state, run.state, 1)
 
 
 def add_history(
@@ -226,7 +228,16 @@ def list_runs(
         stmt = stmt.where(RUNS.c.experiment_id == scope["experiment_id"])
     if scope.get("namespace") is not None:
         stmt = stmt.where(RUNS.c.namespace == scope["namespace"])
-    rows, total, token = list_page(session, stmt, options, COLUMNS, RUNS.c.run_id, secret)
+    counted = run_counts.can_count(options, (k for k, v in scope.items() if v is not None))
+    rows, total, token = list_page(
+        session,
+        stmt,
+        options,
+        COLUMNS,
+        RUNS.c.run_id,
+        secret,
+        total=(lambda: run_counts.total(session, options, scope)) if counted else None,
+    )
     return [to_domain(r) for r in rows], total, token
 
 
@@ -247,6 +258,17 @@ def active_ids_for_experiment(session: Session, experiment_id: str) -> list[str]
     )
 
 
+def update_run(session: Session, row: RunRecord, values: dict[str, Any]) -> None:
+    """Update a run read (and locked) as ``row``, keeping its experiment's counters exact."""
+    set_fields(session, row.run_id, values)
+    run_counts.move(
+        session,
+        row.experiment_id,
+        (row.storage_state, row.state),
+        (values.get("storage_state", row.storage_state), values.get("state", row.state)),
+    )
+
+
 def set_fields(session: Session, run_id: str, values: dict[str, Any]) -> None:
     session.connection().execute(RUNS.update().where(RUNS.c.run_id == run_id).values(**values))
 
@@ -255,16 +277,20 @@ def set_storage_state_for_experiment(session: Session, experiment_id: str, state
     session.execute(
         update(RunRow).where(RunRow.experiment_id == experiment_id).values(storage_state=state)
     )
+    run_counts.recount(session, experiment_id)
 
 
-def delete(session: Session, run_id: str) -> None:
-    _delete_children(session, select(RunRow.run_id).where(RunRow.run_id == run_id))
-    session.execute(sql_delete(RunRow).where(RunRow.run_id == run_id))
+def delete(session: Session, row: RunRecord) -> None:
+    """Delete a run read (and locked) as ``row``, with its history and tasks."""
+    _delete_children(session, select(RunRow.run_id).where(RunRow.run_id == row.run_id))
+    session.execute(sql_delete(RunRow).where(RunRow.run_id == row.run_id))
+    run_counts.add(session, row.experiment_id, row.storage_state, row.state, -1)
 
 
 def delete_for_experiment(session: Session, experiment_id: str) -> None:
     _delete_children(session, select(RunRow.run_id).where(RunRow.experiment_id == experiment_id))
     session.execute(sql_delete(RunRow).where(RunRow.experiment_id == experiment_id))
+    run_counts.forget(session, experiment_id)
 
 
 def _delete_children(session: Session, run_ids: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -29,23 +29,37 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
     return bool(getattr(result, "rowcount", 0))
 
 
+_increments: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
+
+
 def upsert_increment(
     session: Session, table: Table, *, keys: dict[str, Any], column: str, delta: int
 ) -> None:
-    """INSERT ``keys`` with ``column = delta``, or add ``delta`` to the existing row."""
+    """INSERT ``keys`` with ``column = delta``, or add ``delta`` to the existing row.
+
+    The statement is built once per backend and table (bind parameters carry the values):
+    building it per call cost more than executing it.
+    """
     backend = session.get_bind().dialect.name
-    values = {**keys, column: delta}
+    cache_key = (backend, table.name, column, tuple(keys))
+    stmt = _increments.get(cache_key)
+    if stmt is None:
+        stmt = _increment_statement(backend, table, list(keys), column)
+        _increments[cache_key] = stmt
+    params = {f"b_{name}": value for name, value in keys.items()}
+    session.connection().execute(stmt, {**params, f"b_{column}": delta})
+
+
+def _increment_statement(backend: str, table: Table, keys: list[str], column: str) -> Any:
+    # Bind names differ from column names: Core reserves those for VALUES.
+    values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in [*keys, column]}
     if backend in ("postgresql", "sqlite"):
         module = postgresql if backend == "postgresql" else sqlite
-        stmt = module.insert(table).values(**values)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={column: table.c[column] + stmt.excluded[column]}
+        insert = module.insert(table).values(values)
+        return insert.on_conflict_do_update(
+            index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
         )
-        session.connection().execute(upsert)
-    elif backend in ("mysql", "mariadb"):
-        stmt = mysql.insert(table).values(**values)
-        session.connection().execute(
-            stmt.on_duplicate_key_update({column: table.c[column] + stmt.inserted[column]})
-        )
-    else:  # pragma: no cover
-        raise NotImplementedError(backend)
+    if backend in ("mysql", "mariadb"):
+        insert = mysql.insert(table).values(values)
+        return insert.on_duplicate_key_update({column: table.c[column] + insert.inserted[column]})
+    raise NotImplementedError(backend)  # pragma: no cover

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -66,11 +66,25 @@ def insert(session: Session, experiment: Experiment) -> None:
     session.flush()
 
 
+_GET = select(EXPERIMENTS).where(EXPERIMENTS.c.experiment_id == bindparam("experiment_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+# Bind names differ from column names: Core reserves those for UPDATE's SET clause.
+_TOUCH = (
+    EXPERIMENTS.update()
+    .where(
+        EXPERIMENTS.c.experiment_id == bindparam("b_experiment_id"),
+        or_(
+            EXPERIMENTS.c.last_run_created_at.is_(None),
+            EXPERIMENTS.c.last_run_created_at < bindparam("b_created_at"),
+        ),
+    )
+    .values(last_run_created_at=bindparam("b_created_at"))
+)
+
+
 def get(session: Session, experiment_id: str, *, for_update: bool = False) -> Experiment | None:
-    stmt = select(EXPERIMENTS).where(EXPERIMENTS.c.experiment_id == experiment_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.connection().execute(stmt).one_or_none()
+    stmt = _GET_FOR_UPDATE if for_update else _GET
+    row = session.connection().execute(stmt, {"experiment_id": experiment_id}).one_or_none()
     return None if row is None else to_domain(row)
 
 
@@ -126,14 +140,8 @@ def set_storage_state(session: Session, experiment_id: str, state: str) -> None:
 
 def touch_last_run(session: Session, experiment_id: str, created_at: datetime) -> None:
     """Move ``last_run_created_at`` forward (never back)."""
-    columns = EXPERIMENTS.c
     session.connection().execute(
-        EXPERIMENTS.update()
-        .where(
-            columns.experiment_id == experiment_id,
-            or_(columns.last_run_created_at.is_(None), columns.last_run_created_at < created_at),
-        )
-        .values(last_run_created_at=created_at)
+        _TOUCH, {"b_experiment_id": experiment_id, "b_created_at": created_at}
     )
 
 

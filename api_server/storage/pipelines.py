@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -154,12 +154,11 @@ def delete_pipeline(session: Session, pipeline_id: str) -> None:
     session.execute(sql_delete(PipelineRow).where(PipelineRow.pipeline_id == pipeline_id))
 
 
+_GET_VERSION = select(VERSIONS).where(VERSIONS.c.pipeline_version_id == bindparam("version_id"))
+
+
 def get_version(session: Session, version_id: str) -> PipelineVersion | None:
-    row = (
-        session.connection()
-        .execute(select(VERSIONS).where(VERSIONS.c.pipeline_version_id == version_id))
-        .one_or_none()
-    )
+    row = session.connection().execute(_GET_VERSION, {"version_id": version_id}).one_or_none()
     return None if row is None else version_to_domain(row)
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -141,12 +141,20 @@ def add_history(
     )
 
 
+_GET_RUN = select(RUNS).where(RUNS.c.run_id == bindparam("run_id"))
+_GET_RUN_FOR_UPDATE = _GET_RUN.with_for_update()
+_GET_HISTORY = (
+    select(HISTORY.c.state, HISTORY.c.update_time, HISTORY.c.error)
+    .where(HISTORY.c.run_id == bindparam("run_id"))
+    .order_by(HISTORY.c.id)
+)
+
+
 def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRecord | None:
-    """The run's columns as a read-only row (Core: no identity map, nothing refreshed)."""
-    stmt = select(RUNS).where(RUNS.c.run_id == run_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return session.connection().execute(stmt).one_or_none()
+    """The run's columns as a read-only row (Core: no identity map, nothing refreshed).
+    Statements are built once; only the bound id changes per call."""
+    stmt = _GET_RUN_FOR_UPDATE if for_update else _GET_RUN
+    return session.connection().execute(stmt, {"run_id": run_id}).one_or_none()
 
 
 def get(session: Session, run_id: str) -> Run | None:
@@ -161,11 +169,7 @@ def get_with_details(session: Session, run_id: str) -> Run | None:
         return None
     history = [
         RuntimeStatus(state=h.state, update_time=h.update_time, error=Status.from_json(h.error))
-        for h in session.connection().execute(
-            select(HISTORY.c.state, HISTORY.c.update_time, HISTORY.c.error)
-            .where(HISTORY.c.run_id == run_id)
-            .order_by(HISTORY.c.id)
-        )
+        for h in session.connection().execute(_GET_HISTORY, {"run_id": run_id})
     ]
     return to_domain(row, state_history=history, tasks=list_tasks(session, run_id))
 

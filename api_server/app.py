@@ -12,7 +12,8 @@ from api_server.backends import PendingBackend, RunBackend
 from api_server.rest.dependencies import Services
 from api_server.rest.errors import install_error_handlers
 from api_server.rest.observability import Metrics, ObservabilityMiddleware
-from api_server.rest.routes import v2beta1_router
+from api_server.rest.prefix import PrefixAlias
+from api_server.rest.routes import v2beta1_routers
 from api_server.services import (
     ExperimentService,
     PipelineService,
@@ -80,10 +81,10 @@ def build_app(settings: Settings, services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    router = v2beta1_router()
-    app.include_router(router, prefix=API_PREFIX)
-    app.include_router(router, prefix=ALTERNATE_PREFIX + API_PREFIX, include_in_schema=False)
+    for router in v2beta1_routers():
+        app.include_router(router, prefix=API_PREFIX)
     metrics = Metrics()
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.add_middleware(PrefixAlias, alias=ALTERNATE_PREFIX, target=API_PREFIX)
     return app

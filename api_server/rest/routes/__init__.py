@@ -5,8 +5,13 @@ from fastapi import APIRouter
 from . import experiments, healthz, pipelines, recurring_runs, runs
 
 
-def v2beta1_router() -> APIRouter:
-    router = APIRouter()
-    for module in (healthz, pipelines, experiments, runs, recurring_runs):
-        router.include_router(module.router)
-    return router
+def v2beta1_routers() -> list[APIRouter]:
+    """The routers in matching order: FastAPI tries routes one by one, so the busiest
+    resource (runs) comes first."""
+    return [
+        runs.router,
+        experiments.router,
+        pipelines.router,
+        recurring_runs.router,
+        healthz.router,
+    ]

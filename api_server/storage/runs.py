@@ -20,6 +20,8 @@ from .rows import RunRow, RunStateRow, TaskRow, TaskStateRow
 
 RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 HISTORY: Table = RunStateRow.__table__  # type: ignore[assignment]
+TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
+TASK_HISTORY: Table = TaskStateRow.__table__  # type: ignore[assignment]
 # A run's columns read with Core: attribute access by column name, like the ORM row.
 RunRecord = Row[Any]
 
@@ -174,25 +176,32 @@ def get_with_details(session: Session, run_id: str) -> Run | None:
     return to_domain(row, state_history=history, tasks=list_tasks(session, run_id))
 
 
-def list_tasks(session: Session, run_id: str) -> list[Task]:
-    task_rows = (
-        session.execute(
-            select(TaskRow)
-            .where(TaskRow.run_id == run_id)
-            .order_by(TaskRow.create_time, TaskRow.task_id)
-        )
-        .scalars()
-        .all()
+_GET_TASKS = (
+    select(TASKS)
+    .where(TASKS.c.run_id == bindparam("run_id"))
+    .order_by(TASKS.c.create_time, TASKS.c.task_id)
+)
+_GET_TASK_HISTORY = (
+    select(
+        TASK_HISTORY.c.task_id,
+        TASK_HISTORY.c.state,
+        TASK_HISTORY.c.update_time,
+        TASK_HISTORY.c.error,
     )
+    .join(TASKS, TASKS.c.task_id == TASK_HISTORY.c.task_id)
+    .where(TASKS.c.run_id == bindparam("run_id"))
+    .order_by(TASK_HISTORY.c.id)
+)
+
+
+def list_tasks(session: Session, run_id: str) -> list[Task]:
+    """A run's tasks with their histories and children: two queries, one if none."""
+    connection = session.connection()
+    task_rows = connection.execute(_GET_TASKS, {"run_id": run_id}).all()
     if not task_rows:
         return []
     histories: dict[str, list[RuntimeStatus]] = defaultdict(list)
-    for h in session.execute(
-        select(TaskStateRow)
-        .join(TaskRow, TaskRow.task_id == TaskStateRow.task_id)
-        .where(TaskRow.run_id == run_id)
-        .order_by(TaskStateRow.id)
-    ).scalars():
+    for h in connection.execute(_GET_TASK_HISTORY, {"run_id": run_id}):
         histories[h.task_id].append(
             RuntimeStatus(state=h.state, update_time=h.update_time, error=Status.from_json(h.error))
         )

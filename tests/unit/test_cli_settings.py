@@ -55,8 +55,15 @@ def test_migrate_upgrades_and_downgrades_a_sqlite_database(
 
 def test_json_log_lines_carry_extra_fields() -> None:
     record = logging.makeLogRecord(
-        {"msg": "run created", "levelname": "INFO", "name": "x", "run_id": "r1"}
+        {
+            "msg": "run created",
+            "levelname": "INFO",
+            "name": "x",
+            "run_id": "r1",
+            "color_message": "\x1b[36mrun created\x1b[0m",
+        }
     )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "run created"
     assert entry["run_id"] == "r1"
+    assert "color_message" not in entry

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from api_server.services import ListQuery
+from domain.errors import InvalidArgument
 
 
 def _blank_is_unset(value: str | None) -> str | None:
@@ -42,8 +43,6 @@ OptionalText = Annotated[str | None, Query()]
 
 def parse_bool(field: str, value: str | None) -> bool:
     """Booleans as Python's urlencode sends them (``True``) and as humans do (``true``, 1)."""
-    from domain.errors import InvalidArgument
-
     if value in (None, ""):
         return False
     lowered = value.strip().lower()

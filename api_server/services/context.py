@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,6 @@ class ServiceContext:
     package_url_timeout_seconds: float = 30.0
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_uuid
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def list_options(
         self, query: ListQuery, fields: ResourceFields, scope: dict[str, Any]

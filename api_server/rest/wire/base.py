@@ -53,8 +53,5 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     )
 
 
-EMPTY = Response(b"{}", media_type="application/json")
-
-
 def empty_response() -> Response:
     return Response(b"{}", media_type="application/json")

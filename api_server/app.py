@@ -38,6 +38,7 @@ def build_database(settings: Settings) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.db_busy_timeout_ms,
+        pool_pre_ping=settings.db_pool_pre_ping,
     )
     return Database(engine)
 

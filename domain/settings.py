@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(20, ge=0)
     db_busy_timeout_ms: int = Field(30_000, ge=0)
+    # Off: a round trip less per request. After a database restart the first request on a
+    # dead connection gets 503 and the pool is refreshed.
+    db_pool_pre_ping: bool = False
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -110,18 +110,21 @@ class ExperimentService:
             self.backend.terminate(run_id)
         logger.info("experiment deleted", extra={"experiment_id": experiment_id})
 
-    def resolve_for_run(self, session: Session, experiment_id: str | None) -> Experiment:
+    def resolve_for_run(
+        self, session: Session, experiment_id: str | None, *, lock: bool = True
+    ) -> Experiment:
         """The experiment a new run or recurring run goes in: the given one (must exist and
         be available), or the namespace-less "Default" (see ``ensure_default``).
 
-        The row is locked first: creating a run updates it (``last_run_created_at``), and a
-        lock taken only then deadlocks with other creators' foreign-key share locks on
-        MariaDB/MySQL; it also keeps an archive from slipping in between check and insert.
+        With ``lock`` the row is locked now, which keeps an archive from slipping in
+        between this check and the insert. Run creation passes ``lock=False`` and locks
+        at the end instead (``claim_for_run``): an exclusive lock taken after inserting a
+        run would deadlock with other creators' foreign-key share locks on MariaDB/MySQL.
         """
         if experiment_id:
-            experiment = self.require(session, experiment_id, for_update=True)
+            experiment = self.require(session, experiment_id, for_update=lock)
         else:
-            experiment = self.default_experiment(session)
+            experiment = self.default_experiment(session, lock=lock)
         if experiment.storage_state == StorageState.ARCHIVED.value:
             raise FailedPrecondition(
                 f"experiment_id: experiment {experiment.experiment_id!r} is archived;"
@@ -142,14 +145,14 @@ class ExperimentService:
         with self.ctx.db.write() as session:
             store.insert_if_absent(session, self._new_default())
 
-    def default_experiment(self, session: Session) -> Experiment:
+    def default_experiment(self, session: Session, *, lock: bool = True) -> Experiment:
         """The "Default" experiment, locked; created here if it vanished since
         ``ensure_default``."""
-        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=True)
+        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=lock)
         if found is not None:
             return found
         store.insert_if_absent(session, self._new_default())
-        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=True)
+        found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME, for_update=lock)
         assert found is not None  # inserted above, or by a racing writer that committed
         return found
 

@@ -104,10 +104,12 @@ def resolve_template(
     pipelines: PipelineService,
     session: Session,
     data: _TemplateInput,
+    *,
+    lock_experiment: bool = True,
 ) -> tuple[Experiment, ResolvedSource, dict[str, Any] | None]:
     """What a run or recurring run is made from: its experiment (the default one if none is
     named), its stored spec, and its runtime config checked against the spec's inputs."""
-    experiment = experiments.resolve_for_run(session, data.experiment_id)
+    experiment = experiments.resolve_for_run(session, data.experiment_id, lock=lock_experiment)
     source = resolve_source(ctx, pipelines, session, data.source)
     runtime_config = check_runtime_config(source.document["pipeline_spec"], data.runtime_config)
     return experiment, source, runtime_config
@@ -139,7 +141,7 @@ class RunService:
             self.experiments.ensure_default()
         with self.ctx.db.write() as session:
             experiment, source, runtime_config = resolve_template(
-                self.ctx, self.experiments, self.pipelines, session, data
+                self.ctx, self.experiments, self.pipelines, session, data, lock_experiment=False
             )
             run = Run(
                 run_id=self.ctx.new_id(),
@@ -162,8 +164,13 @@ class RunService:
                 scheduled_at=data.scheduled_at or now,
                 finished_at=None,
             )
+            # Lock the experiment only now: creators queue for the last few statements.
+            if not experiment_store.claim_for_run(session, experiment.experiment_id, now):
+                raise FailedPrecondition(
+                    f"experiment_id: experiment {experiment.experiment_id!r} was archived"
+                    " or deleted while the run was being created"
+                )
             store.insert_run(session, run)
-            experiment_store.touch_last_run(session, experiment.experiment_id, now)
         self.ctx.specs.remember(source.spec_digest, source.document)
         # DEBUG: at hundreds of runs a second one line each would cost more than the insert;
         # the access log already records every request.

@@ -48,7 +48,12 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def build_engine(
-    url: str | URL, *, pool_size: int = 10, max_overflow: int = 20, busy_timeout_ms: int = 30_000
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    busy_timeout_ms: int = 30_000,
+    pool_pre_ping: bool = False,
 ) -> Engine:
     """Create an engine with the per-dialect settings Headrace relies on."""
     parsed = normalize_url(url)
@@ -59,7 +64,7 @@ def build_engine(
         engine = create_engine(parsed, **kwargs)
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pool_pre_ping)
     if backend in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["pool_recycle"] = 3600

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from domain.states import StorageState, enum_names
 from .dialects import insert_ignoring_duplicates
 from .listing_support import list_page
 from .rows import ExperimentRow
+from .types import EpochMicros
 
 EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
 
@@ -69,16 +70,25 @@ def insert(session: Session, experiment: Experiment) -> None:
 _GET = select(EXPERIMENTS).where(EXPERIMENTS.c.experiment_id == bindparam("experiment_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 # Bind names differ from column names: Core reserves those for UPDATE's SET clause.
-_TOUCH = (
+_LAST_RUN = EXPERIMENTS.c.last_run_created_at
+_RUN_CREATED = bindparam("b_created_at", type_=EpochMicros())
+_CLAIM = (
     EXPERIMENTS.update()
     .where(
         EXPERIMENTS.c.experiment_id == bindparam("b_experiment_id"),
-        or_(
-            EXPERIMENTS.c.last_run_created_at.is_(None),
-            EXPERIMENTS.c.last_run_created_at < bindparam("b_created_at"),
-        ),
+        EXPERIMENTS.c.storage_state == StorageState.AVAILABLE.value,
     )
-    .values(last_run_created_at=bindparam("b_created_at"))
+    .values(
+        last_run_created_at=case(
+            (
+                or_(
+                    _LAST_RUN.is_(None), bindparam("b_created_at", type_=EpochMicros()) > _LAST_RUN
+                ),
+                bindparam("b_created_at", type_=EpochMicros()),
+            ),
+            else_=_LAST_RUN,
+        )
+    )
 )
 
 
@@ -138,11 +148,17 @@ def set_storage_state(session: Session, experiment_id: str, state: str) -> None:
     )
 
 
-def touch_last_run(session: Session, experiment_id: str, created_at: datetime) -> None:
-    """Move ``last_run_created_at`` forward (never back)."""
-    session.connection().execute(
-        _TOUCH, {"b_experiment_id": experiment_id, "b_created_at": created_at}
+def claim_for_run(session: Session, experiment_id: str, created_at: datetime) -> bool:
+    """Lock an available experiment for a new run and move ``last_run_created_at``
+    forward (never back); False if the experiment is archived or gone.
+
+    One UPDATE takes the row lock as late as possible in a run's transaction, so
+    concurrent creators in one experiment queue only for the statements after it.
+    """
+    result = session.connection().execute(
+        _CLAIM, {"b_experiment_id": experiment_id, "b_created_at": created_at}
     )
+    return bool(result.rowcount == 1)
 
 
 def delete(session: Session, experiment_id: str) -> None:

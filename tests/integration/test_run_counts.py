@@ -138,3 +138,27 @@ def test_total_size_from_counters_matches_the_filter(services: Services, compile
         "predicates": [{"operation": "IS_SUBSTRING", "key": "display_name", "string_value": "t1"}]
     }
     assert total(named, **by_experiment) == 1
+
+
+def test_claiming_an_experiment_for_a_run_refuses_archived_or_missing_ones(
+    services: Services,
+) -> None:
+    from datetime import UTC, datetime
+
+    from api_server.storage import experiments as experiment_store
+
+    experiment = services.experiments.create("claimed", None, "")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    with services.db.write() as session:
+        assert experiment_store.claim_for_run(session, experiment.experiment_id, moment)
+    # An older run time never moves last_run_created_at back, and still claims the row.
+    with services.db.write() as session:
+        assert experiment_store.claim_for_run(
+            session, experiment.experiment_id, moment - timedelta(days=1)
+        )
+    assert services.experiments.get(experiment.experiment_id).last_run_created_at == moment
+
+    services.experiments.archive(experiment.experiment_id)
+    with services.db.write() as session:
+        assert not experiment_store.claim_for_run(session, experiment.experiment_id, moment)
+        assert not experiment_store.claim_for_run(session, "no-such-experiment", moment)

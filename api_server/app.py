@@ -65,7 +65,7 @@ def build_app(settings: Settings, services: Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.runs.backend.start(services.runs.report_status_sink())
+        services.runs.backend.start(services.runs)
         try:
             yield
         finally:

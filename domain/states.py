@@ -28,6 +28,12 @@ TERMINAL_STATES = frozenset(
 )
 
 
+# States a backend may still act on (it resumes these after a restart).
+ACTIVE_STATES = frozenset(
+    {RuntimeState.PENDING, RuntimeState.RUNNING, RuntimeState.PAUSED, RuntimeState.CANCELING}
+)
+
+
 class StorageState(enum.StrEnum):
     STORAGE_STATE_UNSPECIFIED = "STORAGE_STATE_UNSPECIFIED"
     AVAILABLE = "AVAILABLE"

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from api_server.backends import (
     RunBackend,
     RunStatusEvent,
-    StatusSink,
     SubmittedRun,
     TaskStatusEvent,
 )
@@ -218,11 +217,9 @@ class RunService:
     def list_unfinished(self) -> builtins.list[SubmittedRun]:
         """Runs a backend must resume after a restart."""
         with self.ctx.db.read() as session:
-            runs = [store.get(session, run_id) for run_id in store.list_unfinished_ids(session)]
             return [
                 self._submitted(run, self.ctx.specs.load(session, run.spec_digest))
-                for run in runs
-                if run is not None
+                for run in store.list_unfinished(session)
             ]
 
     # --- lifecycle -------------------------------------------------------------------
@@ -262,7 +259,7 @@ class RunService:
             row = self._lock_run(session, run_id)
             if row.state in (RuntimeState.CANCELED.value, RuntimeState.CANCELING.value):
                 return  # already stopping or stopped: terminating again changes nothing
-            if run_states.is_terminal(row.state):
+            if not run_states.can_terminate(row.state):
                 raise FailedPrecondition(f"run {run_id!r} has already finished ({row.state})")
             target = (
                 RuntimeState.CANCELING
@@ -283,20 +280,15 @@ class RunService:
                 raise FailedPrecondition(
                     f"run {run_id!r} is {row.state}; only FAILED or CANCELED runs can be retried"
                 )
-            # Read before the UPDATE: an ORM-enabled UPDATE also refreshes ``row`` in place.
             generation = row.generation + 1
-            store.update_run(
+            self._transition(
                 session,
                 row,
-                {
-                    "state": RuntimeState.PENDING.value,
-                    "state_updated_at": now,
-                    "generation": generation,
-                    "error": None,
-                    "finished_at": None,
-                },
+                RuntimeState.PENDING.value,
+                now,
+                None,
+                reset={"generation": generation, "error": None, "finished_at": None},
             )
-            store.add_history(session, run_id, RuntimeState.PENDING.value, now)
             run = replace(store.to_domain(row), generation=generation)
             document = self.ctx.specs.load(session, row.spec_digest)
         self.backend.retry(self._submitted(run, document))
@@ -304,13 +296,12 @@ class RunService:
 
     # --- status from backends ----------------------------------------------------------
 
-    def report_status_sink(self) -> StatusSink:
-        """The sink handed to the backend at start-up."""
-        return _ServiceSink(self)
-
     def report_status(self, event: RunStatusEvent) -> bool:
         """Apply a backend's status event. Idempotent and ordered: repeated, stale or
         backwards events change nothing. Returns True if anything changed."""
+        _check_state("state", "run", event.state)
+        for task in event.tasks:
+            _check_state("tasks", "task", task.state)
         with self.ctx.db.write() as session:
             row = self._lock_run_if_exists(session, event.run_id)
             if row is None or event.generation < row.generation:
@@ -318,21 +309,20 @@ class RunService:
             changed = False
             for task in event.tasks:
                 changed |= self._apply_task(session, event.run_id, task)
-            if event.state and event.state != row.state:
-                try:
-                    allowed = run_states.can_transition(row.state, event.state)
-                except ValueError as exc:
-                    raise InvalidArgument(f"state: unknown run state {event.state!r}") from exc
-                if allowed and event.update_time >= row.state_updated_at:
-                    self._transition(session, row, event.state, event.update_time, event.error)
-                    changed = True
+            if (
+                event.state
+                and event.state != row.state
+                and run_states.can_transition(row.state, event.state)
+                and event.update_time >= row.state_updated_at
+            ):
+                self._transition(session, row, event.state, event.update_time, event.error)
+                changed = True
         return changed
 
+    # The service is the StatusSink backends receive at start-up.
+    report = report_status
+
     def _apply_task(self, session: Session, run_id: str, event: TaskStatusEvent) -> bool:
-        try:
-            run_states.parse_state(event.state)  # a new task is inserted without a transition
-        except ValueError as exc:
-            raise InvalidArgument(f"tasks: unknown task state {event.state!r}") from exc
         row = store.get_task_row(session, event.task_id)
         details = {
             key: getattr(event, key)
@@ -367,13 +357,7 @@ class RunService:
             return True
         if row.run_id != run_id:
             raise InvalidArgument(f"tasks: task {event.task_id!r} belongs to another run")
-        if event.state == row.state:
-            return False
-        try:
-            allowed = run_states.can_transition(row.state, event.state)
-        except ValueError as exc:
-            raise InvalidArgument(f"tasks: unknown task state {event.state!r}") from exc
-        if not allowed:
+        if event.state == row.state or not run_states.can_transition(row.state, event.state):
             return False
         store.update_task(session, event.task_id, {"state": event.state, **details})
         store.add_task_history(session, event.task_id, event.state, event.update_time, event.error)
@@ -381,13 +365,21 @@ class RunService:
 
     @staticmethod
     def _transition(
-        session: Session, row: RunRecord, state: str, when: datetime, error: dict[str, Any] | None
+        session: Session,
+        row: RunRecord,
+        state: str,
+        when: datetime,
+        error: dict[str, Any] | None,
+        reset: dict[str, Any] | None = None,
     ) -> None:
+        """Move a locked run to ``state`` with its history row (``reset``: other columns
+        set in the same UPDATE, e.g. a retry's generation)."""
         values: dict[str, Any] = {"state": state, "state_updated_at": when}
         if error is not None:
             values["error"] = error
         if run_states.is_terminal(state):
             values["finished_at"] = when
+        values.update(reset or {})
         store.update_run(session, row, values)
         store.add_history(session, row.run_id, state, when, error)
 
@@ -431,9 +423,11 @@ class RunService:
         )
 
 
-class _ServiceSink:
-    def __init__(self, service: RunService) -> None:
-        self._service = service
-
-    def report(self, event: RunStatusEvent) -> bool:
-        return self._service.report_status(event)
+def _check_state(field: str, kind: str, state: str | None) -> None:
+    """Refuse a state name the API does not know, before anything is written."""
+    if state is None:
+        return
+    try:
+        run_states.parse_state(state)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: unknown {kind} state {state!r}") from exc

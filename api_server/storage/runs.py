@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import Run, RuntimeStatus, Status, Task
-from domain.states import RuntimeState, StorageState, enum_names
+from domain.states import ACTIVE_STATES, RuntimeState, StorageState, enum_names
 
 from . import run_counts
 from .listing_support import list_page
@@ -60,15 +60,7 @@ COLUMNS: dict[str, Any] = {
     "pipeline_version_id": RUNS.c.pipeline_version_id,
 }
 
-_ACTIVE_STATES = [
-    s.value
-    for s in (
-        RuntimeState.PENDING,
-        RuntimeState.RUNNING,
-        RuntimeState.PAUSED,
-        RuntimeState.CANCELING,
-    )
-]
+_ACTIVE_STATES = sorted(state.value for state in ACTIVE_STATES)
 
 
 def to_domain(row: RunRecord, **extra: Any) -> Run:
@@ -157,11 +149,6 @@ def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRe
     Statements are built once; only the bound id changes per call."""
     stmt = _GET_RUN_FOR_UPDATE if for_update else _GET_RUN
     return session.connection().execute(stmt, {"run_id": run_id}).one_or_none()
-
-
-def get(session: Session, run_id: str) -> Run | None:
-    row = get_row(session, run_id)
-    return None if row is None else to_domain(row)
 
 
 def get_with_details(session: Session, run_id: str) -> Run | None:
@@ -254,11 +241,12 @@ def list_runs(
     return [to_domain(r) for r in rows], total, token
 
 
-def list_unfinished_ids(session: Session) -> list[str]:
-    """Runs a backend must pick up again after a restart."""
-    return list(
-        session.execute(select(RunRow.run_id).where(RunRow.state.in_(_ACTIVE_STATES))).scalars()
+def list_unfinished(session: Session) -> list[Run]:
+    """Runs a backend must pick up again after a restart, in one query."""
+    rows = session.connection().execute(
+        select(RUNS).where(RUNS.c.state.in_(_ACTIVE_STATES)).order_by(RUNS.c.created_at)
     )
+    return [to_domain(row) for row in rows]
 
 
 def active_ids_for_experiment(session: Session, experiment_id: str) -> list[str]:

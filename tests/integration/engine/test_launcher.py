@@ -1,0 +1,158 @@
+"""The process launcher against real processes: logs, exit codes, timeouts, killing trees."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from api_server.backends.embedded.launcher import LaunchError, LocalProcess, ProcessLauncher
+
+# Forks a background sleep and a subshell that forks another, records their pids, then waits.
+TREE_SCRIPT = """
+sleep 300 &
+echo $! >> "$1"
+( sleep 300 & echo $! >> "$1"; wait ) &
+echo $! >> "$1"
+echo started
+wait
+"""
+
+
+_started: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_strays() -> Iterator[None]:
+    """Whatever a failing test leaves running is killed with its group."""
+    yield
+    while _started:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(_started.pop(), signal.SIGKILL)
+
+
+def _start(tmp_path: Path, argv: list[str], *, grace: float = 2.0) -> LocalProcess:
+    process = ProcessLauncher(grace_period=grace).start(
+        argv, env=dict(os.environ), cwd=tmp_path, log_path=tmp_path / "logs" / "task.log"
+    )
+    _started.append(process.pid)
+    return process
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def _is_gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie waiting for init to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _recorded_pids(path: Path, count: int) -> list[int]:
+    _until(lambda: path.exists() and len(path.read_text().split()) >= count)
+    return [int(pid) for pid in path.read_text().split()]
+
+
+def test_output_and_errors_are_appended_to_the_log(tmp_path: Path) -> None:
+    script = "echo to-out; echo to-err >&2; pwd"
+    first = _start(tmp_path, ["sh", "-c", script])
+    assert first.wait(timeout=10) == 0
+    assert _start(tmp_path, ["sh", "-c", "echo second; exit 3"]).wait(timeout=10) == 3
+
+    log = (tmp_path / "logs" / "task.log").read_text().splitlines()
+    assert log == ["to-out", "to-err", str(tmp_path), "second"]
+
+
+def test_environment_is_the_one_given(tmp_path: Path) -> None:
+    process = ProcessLauncher().start(
+        ["/bin/sh", "-c", 'echo "$ONLY_THIS"; echo "${HOME:-unset}"'],
+        env={"ONLY_THIS": "value"},
+        cwd=tmp_path,
+        log_path=tmp_path / "task.log",
+    )
+    assert process.wait(timeout=10) == 0
+    assert (tmp_path / "task.log").read_text() == "value\nunset\n"
+
+
+def test_wait_times_out_while_running_and_log_is_readable_meanwhile(tmp_path: Path) -> None:
+    process = _start(tmp_path, ["sh", "-c", "echo ready; sleep 300"])
+    _until(lambda: "ready\n" in (tmp_path / "logs" / "task.log").read_text())
+
+    started = time.monotonic()
+    assert process.wait(timeout=0.2) is None
+    assert 0.15 < time.monotonic() - started < 5
+
+    process.kill()
+    assert process.wait(timeout=1) == -15
+
+
+def test_kill_takes_down_every_grandchild(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    process = _start(tmp_path, ["sh", "-c", TREE_SCRIPT, "sh", str(pids_file)])
+    pids = _recorded_pids(pids_file, 3)
+    assert not any(_is_gone(pid) for pid in [process.pid, *pids])
+
+    process.kill()
+
+    assert process.wait(timeout=0) is not None
+    _until(lambda: all(_is_gone(pid) for pid in [process.pid, *pids]), timeout=5)
+
+
+def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    script = "trap '' TERM\n" + TREE_SCRIPT
+    process = _start(tmp_path, ["sh", "-c", script, "sh", str(pids_file)], grace=0.5)
+    pids = _recorded_pids(pids_file, 3)
+
+    started = time.monotonic()
+    process.kill()
+    elapsed = time.monotonic() - started
+
+    assert 0.4 < elapsed < 5
+    assert process.wait(timeout=0) == -9
+    _until(lambda: all(_is_gone(pid) for pid in pids), timeout=5)
+
+
+def test_leftovers_are_killed_when_the_task_exits(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    script = 'sleep 300 & echo $! > "$1"; exit 0'
+    process = _start(tmp_path, ["sh", "-c", script, "sh", str(pids_file)])
+
+    assert process.wait(timeout=10) == 0
+    (straggler,) = _recorded_pids(pids_file, 1)
+    _until(lambda: _is_gone(straggler), timeout=5)
+
+
+def test_kill_from_another_thread_ends_a_blocking_wait(tmp_path: Path) -> None:
+    process = _start(tmp_path, ["sleep", "300"])
+    codes: list[int | None] = []
+    waiter = threading.Thread(target=lambda: codes.append(process.wait()))
+    waiter.start()
+    time.sleep(0.1)
+
+    process.kill()
+    waiter.join(timeout=5)
+
+    assert not waiter.is_alive()
+    assert codes == [-15]
+    process.kill()  # idempotent
+
+
+def test_missing_program_is_a_launch_error_in_the_log(tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="no-such-program"):
+        _start(tmp_path, ["/no/such/dir/no-such-program"])
+    assert "no-such-program" in (tmp_path / "logs" / "task.log").read_text()

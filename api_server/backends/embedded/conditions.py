@@ -77,6 +77,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FLOAT = re.compile(r"(?:[0-9]*\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)")
 _HEX_INT = re.compile(r"0[xX][0-9a-fA-F]+")
 _DEC_INT = re.compile(r"[0-9]+")
+_DIGITS = "0123456789"
 _SIMPLE_ESCAPES = {
     "a": "\a",
     "b": "\b",
@@ -107,7 +108,7 @@ def _tokenize(text: str) -> list[_Token]:
             value, i = _read_string(text, i)
             tokens.append(_Token("string", value, start))
             continue
-        if char.isdigit() or (char == "." and i + 1 < n and text[i + 1].isdigit()):
+        if char in _DIGITS or (char == "." and i + 1 < n and text[i + 1] in _DIGITS):
             token, i = _read_number(text, i)
             tokens.append(token)
             continue

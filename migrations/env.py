@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
+import cache_webhook
 from api_server.storage.engine import build_engine
 from api_server.storage.rows import Base
 
 config = context.config
-target_metadata = Base.metadata
+# Every component's tables, compared by autogenerate as one schema.
+target_metadata = [Base.metadata, cache_webhook.metadata]
 
 
 def run_migrations_online() -> None:

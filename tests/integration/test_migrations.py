@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Engine, Integer, MetaData, inspect
 
+import cache_webhook
 import migrations
 from api_server import build_services
 from api_server.backends import RunStatusEvent, TaskStatusEvent
@@ -21,7 +22,9 @@ from api_server.storage import Database, build_engine
 from api_server.storage.rows import Base
 from domain.settings import Settings
 
-TABLES = {table.name for table in Base.metadata.sorted_tables}
+# Every component's tables: the API server's and the cache's.
+METADATA = [Base.metadata, cache_webhook.metadata]
+TABLES = {table.name for metadata in METADATA for table in metadata.sorted_tables}
 
 
 @pytest.fixture
@@ -33,8 +36,18 @@ def engine(empty_database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-def schema_differences(engine: Engine, metadata: MetaData = Base.metadata) -> list[Any]:
-    """Autogenerate's view of what separates the live schema from ``metadata``.
+def combined_metadata() -> MetaData:
+    """One MetaData holding a copy of every component's tables."""
+    combined = MetaData(naming_convention=Base.metadata.naming_convention)
+    for metadata in METADATA:
+        for table in metadata.sorted_tables:
+            table.to_metadata(combined)
+    return combined
+
+
+def schema_differences(engine: Engine, metadata: MetaData | None = None) -> list[Any]:
+    """Autogenerate's view of what separates the live schema from ``metadata`` (by default
+    every component's tables).
 
     ``compare_type`` is on: the TypeDecorators (EpochMicros, JSONText) are compared through
     their ``impl`` and the LONGTEXT/LONGBLOB variants through the dialect's own type, which
@@ -44,7 +57,7 @@ def schema_differences(engine: Engine, metadata: MetaData = Base.metadata) -> li
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        return list(compare_metadata(context, metadata))
+        return list(compare_metadata(context, metadata or combined_metadata()))
 
 
 def test_the_tree_has_exactly_one_head() -> None:
@@ -85,15 +98,18 @@ def test_schema_comparison_notices_drift(empty_database_url: str, engine: Engine
     # The comparison above is only worth something if it can fail: a model with one column
     # more, and one with a column of another type, must both be reported.
     migrations.upgrade(empty_database_url)
-    drifted = MetaData(naming_convention=Base.metadata.naming_convention)
-    for table in Base.metadata.sorted_tables:
-        table.to_metadata(drifted)
+    drifted = combined_metadata()
     drifted.tables["runs"].append_column(Column("extra", Integer, nullable=True))
     size = drifted.tables["pipeline_specs"].c.size_bytes
     size.type = drifted.tables["runs"].c.display_name.type
+    drifted.tables["cache_entries"].append_column(Column("extra", Integer, nullable=True))
     differences = schema_differences(engine, drifted)
     kinds = sorted(str(d[0][0] if isinstance(d, list) else d[0]) for d in differences)
-    assert kinds == ["add_column", "modify_type"], differences
+    assert kinds == ["add_column", "add_column", "modify_type"], differences
+
+
+def test_the_cache_table_follows_the_shared_naming_convention() -> None:
+    assert cache_webhook.metadata.naming_convention == Base.metadata.naming_convention
 
 
 def test_upgrade_at_head_keeps_data(

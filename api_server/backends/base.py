@@ -17,9 +17,12 @@ Direction of calls
 * ``generation`` counts retries: ``retry`` bumps it before calling ``backend.retry``, and
   events carrying an older generation are dropped, so a late report from before the retry
   cannot overwrite the new attempt.
-* After a crash a backend finds its unfinished work by listing runs in non-terminal states
-  (``RunService.list_unfinished``) and resubmitting them; ``submit`` must therefore be safe
-  to call twice for the same run and generation.
+* After a crash a backend finds its unfinished work with ``StatusSink.unfinished_runs`` and
+  what it had reported for each with ``StatusSink.reported_tasks``, and resubmits it;
+  ``submit`` must therefore be safe to call twice for the same run and generation.
+* A task event of a newer generation may move a task out of a terminal state (a retry runs
+  it again); within a generation, an event with the task's current state updates its
+  details (outputs, executor detail) without adding to its history.
 """
 
 from __future__ import annotations
@@ -75,9 +78,26 @@ class RunStatusEvent:
     tasks: list[TaskStatusEvent] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RestoredTask:
+    """A task as a backend reported it earlier, read back when it resumes a run."""
+
+    state: str
+    outputs: dict[str, Any] | None
+    executor_detail: dict[str, Any] | None
+
+
 class StatusSink(Protocol):
     def report(self, event: RunStatusEvent) -> bool:
         """Apply a status event; True if it changed anything."""
+        ...
+
+    def unfinished_runs(self) -> list[SubmittedRun]:
+        """Runs in a non-terminal state, to resume after a restart."""
+        ...
+
+    def reported_tasks(self, run_id: str) -> dict[str, RestoredTask]:
+        """Every task reported for a run, by task id (all generations)."""
         ...
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from api_server.backends import (
+    RestoredTask,
     RunBackend,
     RunStatusEvent,
     SubmittedRun,
@@ -303,12 +304,14 @@ class RunService:
         for task in event.tasks:
             _check_state("tasks", "task", task.state)
         with self.ctx.db.write() as session:
-            row = self._lock_run_if_exists(session, event.run_id)
+            if event.state:
+                row = self._lock_run_if_exists(session, event.run_id)
+            else:
+                # Task-only events leave the run counters alone: the run's own lock suffices.
+                row = store.get_row(session, event.run_id, for_update=True)
             if row is None or event.generation < row.generation:
                 return False
-            changed = False
-            for task in event.tasks:
-                changed |= self._apply_task(session, event.run_id, task)
+            changed = self._apply_tasks(session, event.run_id, event.generation, event.tasks)
             if (
                 event.state
                 and event.state != row.state
@@ -322,46 +325,88 @@ class RunService:
     # The service is the StatusSink backends receive at start-up.
     report = report_status
 
-    def _apply_task(self, session: Session, run_id: str, event: TaskStatusEvent) -> bool:
-        row = store.get_task_row(session, event.task_id)
-        details = {
-            key: getattr(event, key)
-            for key in (
-                "start_time",
-                "end_time",
-                "error",
-                "execution_id",
-                "pod_name",
-                "executor_detail",
-                "inputs",
-                "outputs",
-            )
-            if getattr(event, key) is not None
+    def unfinished_runs(self) -> builtins.list[SubmittedRun]:
+        return self.list_unfinished()
+
+    def reported_tasks(self, run_id: str) -> dict[str, RestoredTask]:
+        """What a backend reported for a run's tasks, to resume it."""
+        with self.ctx.db.read() as session:
+            return {
+                row.task_id: RestoredTask(row.state, row.outputs, row.executor_detail)
+                for row in store.task_states(session, run_id)
+            }
+
+    def _apply_tasks(
+        self,
+        session: Session,
+        run_id: str,
+        generation: int,
+        events: builtins.list[TaskStatusEvent],
+    ) -> bool:
+        """Apply task events in bulk: one read of the rows they touch, then the writes.
+
+        Within a generation a task moves only forwards (the transition table); an event in
+        its current state updates its details; a newer generation may restart a task that
+        ended (a retry runs it again)."""
+        if not events:
+            return False
+        rows = {
+            task_id: _TaskView(row.run_id, row.state, row.generation, dict(row._mapping))
+            for task_id, row in store.get_task_rows(session, {e.task_id for e in events}).items()
         }
-        if row is None:
-            store.insert_task(
-                session,
-                {
+        inserts: builtins.list[dict[str, Any]] = []
+        history: builtins.list[dict[str, Any]] = []
+        changed = False
+        for event in events:
+            details = {
+                key: getattr(event, key) for key in _TASK_DETAILS if getattr(event, key) is not None
+            }
+            row = rows.get(event.task_id)
+            if row is None:
+                values = {
                     "task_id": event.task_id,
                     "run_id": run_id,
                     "parent_task_id": event.parent_task_id,
                     "display_name": event.display_name,
                     "state": event.state,
+                    "generation": generation,
                     "create_time": event.update_time,
+                    **{key: None for key in _TASK_DETAILS},
                     **details,
-                },
+                }
+                inserts.append(values)
+                rows[event.task_id] = _TaskView(run_id, event.state, generation, values)
+                history.append(_history(event))
+                changed = True
+                continue
+            if row.run_id != run_id:
+                raise InvalidArgument(f"tasks: task {event.task_id!r} belongs to another run")
+            if generation > row.generation:
+                values = {"state": event.state, "generation": generation, **details}
+                if event.start_time is None:
+                    values["start_time"] = None
+                values.setdefault("end_time", None)
+                values.setdefault("error", None)
+            elif generation < row.generation:
+                continue
+            elif event.state == row.state:
+                values = {k: v for k, v in details.items() if row.values.get(k) != v}
+                if not values:
+                    continue
+            elif run_states.can_transition(row.state, event.state):
+                values = {"state": event.state, **details}
+            else:
+                continue
+            store.update_task(session, event.task_id, values)
+            if values.get("state", row.state) != row.state or generation > row.generation:
+                history.append(_history(event))
+            rows[event.task_id] = _TaskView(
+                run_id, values.get("state", row.state), generation, {**row.values, **values}
             )
-            store.add_task_history(
-                session, event.task_id, event.state, event.update_time, event.error
-            )
-            return True
-        if row.run_id != run_id:
-            raise InvalidArgument(f"tasks: task {event.task_id!r} belongs to another run")
-        if event.state == row.state or not run_states.can_transition(row.state, event.state):
-            return False
-        store.update_task(session, event.task_id, {"state": event.state, **details})
-        store.add_task_history(session, event.task_id, event.state, event.update_time, event.error)
-        return True
+            changed = True
+        store.insert_tasks(session, inserts)
+        store.add_task_histories(session, history)
+        return changed
 
     @staticmethod
     def _transition(
@@ -421,6 +466,37 @@ class RunService:
             service_account=run.service_account,
             created_at=run.created_at,
         )
+
+
+_TASK_DETAILS = (
+    "start_time",
+    "end_time",
+    "error",
+    "execution_id",
+    "pod_name",
+    "executor_detail",
+    "inputs",
+    "outputs",
+)
+
+
+@dataclass
+class _TaskView:
+    """A task row as far as status application needs it (kept current within one event)."""
+
+    run_id: str
+    state: str
+    generation: int
+    values: dict[str, Any]
+
+
+def _history(event: TaskStatusEvent) -> dict[str, Any]:
+    return {
+        "task_id": event.task_id,
+        "state": event.state,
+        "update_time": event.update_time,
+        "error": event.error,
+    }
 
 
 def _check_state(field: str, kind: str, state: str | None) -> None:

@@ -231,6 +231,8 @@ class TaskRow(Base):
     parent_task_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     display_name: Mapped[str] = mapped_column(NAME, nullable=False, default="")
     state: Mapped[str] = mapped_column(STATE, nullable=False)
+    # The run generation that last reported this task: a retry's events may restart it.
+    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     create_time: Mapped[datetime] = mapped_column(EpochMicros, nullable=False)
     start_time: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
     end_time: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)

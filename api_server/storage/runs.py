@@ -303,22 +303,37 @@ def _delete_children(session: Session, run_ids: Any) -> None:
     session.execute(sql_delete(RunStateRow).where(RunStateRow.run_id.in_(run_ids)))
 
 
-def get_task_row(session: Session, task_id: str) -> TaskRow | None:
-    return session.get(TaskRow, task_id)
+def get_task_rows(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
+    """The task rows with these ids, keyed by id (one query per 500 ids)."""
+    found: dict[str, Row[Any]] = {}
+    ids = sorted(task_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in session.connection().execute(select(TASKS).where(TASKS.c.task_id.in_(chunk))):
+            found[row.task_id] = row
+    return found
 
 
-def insert_task(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(TaskRow), [values])
+def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:
+    if values:
+        session.connection().execute(insert(TASKS), values)
 
 
 def update_task(session: Session, task_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(TaskRow).where(TaskRow.task_id == task_id).values(**values))
+    session.connection().execute(update(TASKS).where(TASKS.c.task_id == task_id).values(**values))
 
 
-def add_task_history(
-    session: Session, task_id: str, state: str, when: datetime, error: dict[str, Any] | None
-) -> None:
-    session.execute(
-        insert(TaskStateRow),
-        [{"task_id": task_id, "state": state, "update_time": when, "error": error}],
+def add_task_histories(session: Session, values: list[dict[str, Any]]) -> None:
+    if values:
+        session.connection().execute(insert(TASK_HISTORY), values)
+
+
+def task_states(session: Session, run_id: str) -> list[Row[Any]]:
+    """Every task of a run with its state, outputs and executor detail."""
+    return list(
+        session.connection().execute(
+            select(TASKS.c.task_id, TASKS.c.state, TASKS.c.outputs, TASKS.c.executor_detail).where(
+                TASKS.c.run_id == run_id
+            )
+        )
     )

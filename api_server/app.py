@@ -13,7 +13,7 @@ from api_server.rest.dependencies import Services
 from api_server.rest.errors import install_error_handlers
 from api_server.rest.observability import Metrics, ObservabilityMiddleware
 from api_server.rest.prefix import PrefixAlias
-from api_server.rest.routes import v2beta1_routers
+from api_server.rest.routes import v1alpha1_routers, v2beta1_routers
 from api_server.services import (
     ExperimentService,
     PipelineService,
@@ -21,6 +21,7 @@ from api_server.services import (
     RunService,
     ServiceContext,
 )
+from api_server.services.task_files import ArtifactReader, LocalArtifactReader, TaskFileService
 from api_server.storage import Database, SpecStore, build_engine
 from domain.settings import Settings
 from domain.version import VERSION
@@ -28,6 +29,7 @@ from domain.version import VERSION
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/apis/v2beta1"
+LOG_PREFIX = "/apis/v1alpha1"
 # kfp.Client users sometimes point at an in-cluster style host ending in /pipeline.
 ALTERNATE_PREFIX = "/pipeline"
 
@@ -43,8 +45,14 @@ def build_database(settings: Settings) -> Database:
     return Database(engine)
 
 
-def build_services(settings: Settings, db: Database, backend: RunBackend | None = None) -> Services:
-    """The service layer over ``db``; runs go to ``backend`` (default: none, runs stay PENDING)."""
+def build_services(
+    settings: Settings,
+    db: Database,
+    backend: RunBackend | None = None,
+    artifact_reader: ArtifactReader | None = None,
+) -> Services:
+    """The service layer over ``db``; runs go to ``backend`` (default: none, runs stay
+    PENDING); artifacts outside the local folder are read through ``artifact_reader``."""
     ctx = ServiceContext(
         db=db,
         specs=SpecStore(),
@@ -57,7 +65,12 @@ def build_services(settings: Settings, db: Database, backend: RunBackend | None 
     experiments = ExperimentService(ctx, backend)
     runs = RunService(ctx, backend, experiments, pipelines)
     recurring_runs = RecurringRunService(ctx, experiments, pipelines)
-    return Services(db, pipelines, experiments, runs, recurring_runs)
+    task_files = TaskFileService(
+        ctx,
+        LocalArtifactReader(artifact_reader),
+        max_read_bytes=settings.max_artifact_read_bytes,
+    )
+    return Services(db, pipelines, experiments, runs, recurring_runs, task_files)
 
 
 def build_app(settings: Settings, services: Services) -> FastAPI:
@@ -84,6 +97,8 @@ def build_app(settings: Settings, services: Services) -> FastAPI:
     install_error_handlers(app)
     for router in v2beta1_routers():
         app.include_router(router, prefix=API_PREFIX)
+    for router in v1alpha1_routers():
+        app.include_router(router, prefix=LOG_PREFIX)
     metrics = Metrics()
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

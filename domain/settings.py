@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,38 @@ class Settings(BaseSettings):
     # dead connection gets 503 and the pool is refreshed.
     db_pool_pre_ping: bool = False
 
+    # Artifacts of runs whose pipeline_root is s3://bucket/prefix or minio://bucket/prefix,
+    # read and written through one S3-compatible endpoint.
+    artifact_s3_endpoint: str = Field(
+        "", description="host:port (or http(s)://host:port) of the S3 endpoint, e.g. minio:9000"
+    )
+    artifact_s3_access_key: str = ""
+    artifact_s3_secret_key: SecretStr = SecretStr("")
+    artifact_s3_secure: bool = Field(True, description="TLS; an http:// endpoint turns it off")
+    artifact_s3_region: str | None = None
+    artifact_s3_ca_bundle: Path | None = Field(
+        None, description="PEM CA certificates that sign the endpoint's TLS certificate"
+    )
+
+    # The embedded engine (``headrace serve``). "none": runs are stored and stay PENDING.
+    run_engine: Literal["embedded", "none"] = "embedded"
+    engine_parallelism: int = Field(16, ge=1, description="task processes at once, all runs")
+    engine_run_parallelism: int = Field(0, ge=0, description="per run; 0 = no own limit")
+    task_timeout_seconds: float | None = Field(
+        None, gt=0, description="default task timeout; a task's own deadline wins"
+    )
+    python_envs_dir: Path | None = Field(
+        None, description="virtual environments of Python components (default data_dir/envs)"
+    )
+    task_pip_args: list[str] = Field(
+        default_factory=list,
+        description="extra pip options for task environments, e.g. --index-url",
+    )
+    cache_max_staleness: str | None = Field(
+        None, description="ignore cache entries older than this ISO 8601 duration, e.g. P30D"
+    )
+    max_artifact_read_bytes: int = Field(64 * 1024 * 1024, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
@@ -55,3 +87,7 @@ class Settings(BaseSettings):
     @property
     def artifact_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.python_envs_dir or self.data_dir / "envs"

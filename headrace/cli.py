@@ -134,7 +134,14 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
             extra={"database": db.engine.url.render_as_string(hide_password=True)},
         )
         return 3
-    app = build_app(settings, build_services(settings, db))
+    if embedded and settings.run_engine == "embedded":
+        from headrace.wiring import build_embedded
+
+        backend, reader = build_embedded(settings, db)
+        services = build_services(settings, db, backend, reader)
+    else:
+        services = build_services(settings, db)
+    app = build_app(settings, services)
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

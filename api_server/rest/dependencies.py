@@ -13,6 +13,7 @@ from api_server.services import (
     RecurringRunService,
     RunService,
 )
+from api_server.services.task_files import TaskFileService
 from api_server.storage import Database
 
 
@@ -23,6 +24,7 @@ class Services:
     experiments: ExperimentService
     runs: RunService
     recurring_runs: RecurringRunService
+    task_files: TaskFileService
 
 
 # The dependencies below are ``async def`` although they do no I/O: FastAPI runs a sync

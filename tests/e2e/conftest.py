@@ -94,15 +94,41 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+# Python components' virtual environments, kept between test sessions (building one
+# installs kfp): a folder of the checkout that git ignores.
+TASK_ENVS = Path(__file__).resolve().parents[2] / ".test-envs"
+
+
+def engine_env(**extra: str) -> dict[str, str]:
+    """Settings of a server whose engine runs tasks (shared task environments)."""
+    return {"HEADRACE_PYTHON_ENVS_DIR": str(TASK_ENVS), **extra}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One embedded server (SQLite) per test module."""
-    process, running = start_server(tmp_path_factory.mktemp("headrace") / "data")
+    """One embedded server (SQLite) per test module, without a run engine: these modules
+    test the API and storage, so their runs stay PENDING (engine tests use ``engine_server``)."""
+    process, running = start_server(
+        tmp_path_factory.mktemp("headrace") / "data", extra_env={"HEADRACE_RUN_ENGINE": "none"}
+    )
     try:
         yield running
     finally:
         stop_server(process)
     # Every failure a module provokes must be a handled one: no stack trace, no 500.
+    assert "Traceback" not in running.log(), running.log()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One embedded server with its engine running tasks, per test module."""
+    process, running = start_server(
+        tmp_path_factory.mktemp("headrace") / "data", extra_env=engine_env()
+    )
+    try:
+        yield running
+    finally:
+        stop_server(process)
     assert "Traceback" not in running.log(), running.log()[-4000:]
 
 

@@ -191,7 +191,7 @@ def test_upload_without_a_file_is_400(api) -> None:
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     process, running = start_server(
         tmp_path_factory.mktemp("small") / "data",
-        extra_env={"HEADRACE_MAX_UPLOAD_BYTES": "2000"},
+        extra_env={"HEADRACE_MAX_UPLOAD_BYTES": "2000", "HEADRACE_RUN_ENGINE": "none"},
     )
     try:
         yield running

@@ -1,8 +1,57 @@
-"""The embedded engine: runs a pipeline's tasks as local processes, durably.
+"""The embedded engine: runs pipelines on this machine as local processes.
 
-The interpreter walks the pipeline spec's DAGs; each container task goes through
-``environments`` (a virtual environment for kfp Python components), ``executor_input`` (the
-ExecutorInput JSON the task reads and the outputs it writes back), ``placeholders`` (the
-container's ``command``/``args`` resolved) and ``launcher`` (a process in its own group, its log
-captured, killable as a tree).
+``build_embedded_engine`` assembles it from settings; the composition root hands in the
+cache and the lineage recorder (other components), so this package imports neither.
 """
+
+from __future__ import annotations
+
+from domain.settings import Settings
+
+from .artifact_store import ArtifactStore
+from .engine import EmbeddedEngine, EngineConfig
+from .environments import Environments
+from .interpreter import Job, JobOutcome, RunInterpreter
+from .launcher import ProcessLauncher
+from .runner import JobRunner, LineageSink, RunnerConfig, TaskCache
+
+__all__ = [
+    "ArtifactStore",
+    "EmbeddedEngine",
+    "EngineConfig",
+    "Job",
+    "JobOutcome",
+    "JobRunner",
+    "LineageSink",
+    "RunInterpreter",
+    "RunnerConfig",
+    "TaskCache",
+    "build_embedded_engine",
+]
+
+
+def build_embedded_engine(
+    settings: Settings,
+    artifacts: ArtifactStore,
+    *,
+    cache: TaskCache | None = None,
+    lineage: LineageSink | None = None,
+) -> EmbeddedEngine:
+    local_root = settings.artifact_dir.resolve()
+    runner = JobRunner(
+        RunnerConfig(work_dir=local_root, task_timeout_seconds=settings.task_timeout_seconds),
+        launcher=ProcessLauncher(),
+        environments=Environments(settings.envs_dir.resolve(), pip_args=settings.task_pip_args),
+        artifacts=artifacts,
+        default_pipeline_root=str(local_root),
+        cache=cache,
+        lineage=lineage,
+    )
+    return EmbeddedEngine(
+        runner,
+        EngineConfig(
+            parallelism=settings.engine_parallelism,
+            run_parallelism=settings.engine_run_parallelism,
+            default_pipeline_root=str(local_root),
+        ),
+    )

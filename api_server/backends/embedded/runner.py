@@ -1,0 +1,387 @@
+"""Running one executor job: cache look-up, the task process with retries and a timeout,
+reading its outputs back, publishing its artifacts, recording lineage.
+
+The process itself is started through a :class:`Launcher`, so a launcher that forks tasks
+from a warm interpreter can replace the plain one without touching anything here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from api_server.backends.base import RestoredTask
+
+from .artifact_store import ArtifactStore
+from .environments import Environments
+from .executor_input import ExecutorOutputError, build_executor_input, read_executor_output
+from .interpreter import CANCELED, FAILED, SUCCEEDED, Job, JobOutcome
+from .launcher import Launcher, LaunchError, TaskProcess
+from .placeholders import PlaceholderError, resolve_command
+
+logger = logging.getLogger(__name__)
+
+# A failed task's error message is the last line of its log (a Python component's
+# exception), cut to this length.
+_ERROR_MAX_CHARS = 1000
+
+
+class TaskCache(Protocol):
+    """What the engine needs of the cache (``cache_webhook`` provides it)."""
+
+    def key(self, job: Job) -> str:
+        """The job's cache key (its ``cache_key`` override, if any, decides it)."""
+        ...
+
+    def lookup(self, key: str) -> Mapping[str, Any] | None:
+        """The stored outputs and origin of a previous execution with this key."""
+        ...
+
+    def store(self, key: str, job: Job, outputs: Mapping[str, Any]) -> None: ...
+
+
+class LineageSink(Protocol):
+    """Where executions and artifacts are recorded (the metadata store provides it)."""
+
+    def record(self, job: Job, outcome: JobOutcome) -> Mapping[str, Any] | None:
+        """Record the task; returns ids to keep in task details (execution_id, ...)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    work_dir: Path
+    task_timeout_seconds: float | None = None
+    kill_grace_seconds: float = 5.0
+
+
+class JobRunner:
+    def __init__(
+        self,
+        config: RunnerConfig,
+        *,
+        launcher: Launcher,
+        environments: Environments,
+        artifacts: ArtifactStore,
+        default_pipeline_root: str,
+        cache: TaskCache | None = None,
+        lineage: LineageSink | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.launcher = launcher
+        self.environments = environments
+        self.artifacts = artifacts
+        self.default_pipeline_root = default_pipeline_root
+        self.cache = cache
+        self.lineage = lineage
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._processes: dict[str, TaskProcess] = {}
+        self._cancelled: set[str] = set()
+        self._wakeups: dict[str, threading.Event] = {}
+
+    # --- control ------------------------------------------------------------------------
+
+    def kill(self, node_id: str) -> None:
+        """Cancel a job: kill its process tree, or stop it waiting between attempts."""
+        with self._lock:
+            self._cancelled.add(node_id)
+            process = self._processes.get(node_id)
+            wakeup = self._wakeups.get(node_id)
+        if wakeup is not None:
+            wakeup.set()
+        if process is not None:
+            process.kill()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            ids = list(self._processes)
+        for node_id in ids:
+            self.kill(node_id)
+
+    def reap_orphans(self, tasks: Mapping[str, RestoredTask]) -> None:
+        """Kill processes a crashed server left running for tasks it will run again."""
+        for restored in tasks.values():
+            if restored.state != "RUNNING":
+                continue
+            detail = restored.executor_detail or {}
+            pid, started = detail.get("pid"), detail.get("pid_start")
+            if isinstance(pid, int) and pid > 1 and _process_start(pid) == started:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                    logger.info(
+                        "killed a task process left by a previous server", extra={"pid": pid}
+                    )
+
+    # --- one job ------------------------------------------------------------------------
+
+    def run(
+        self, job: Job, *, started: datetime, report: Callable[[dict[str, Any]], None]
+    ) -> JobOutcome:
+        root = job.context.pipeline_root or self.default_pipeline_root
+        task_dir = self._task_dir(job)
+        detail: dict[str, Any] = {"attempts": []}
+        key = ""
+        if self.cache is not None and job.caching:
+            key = self.cache.key(job)
+            hit = self.cache.lookup(key)
+            if hit is not None:
+                detail.update({"cached": True, "cache_key": key, "cached_from": hit.get("origin")})
+                outcome = JobOutcome(
+                    state=SUCCEEDED,
+                    outputs=hit.get("outputs") or {},
+                    executor_detail=detail,
+                    start_time=started,
+                    end_time=self.clock(),
+                )
+                return self._with_lineage(job, outcome)
+            detail["cache_key"] = key
+        outcome = self._attempts(job, root, task_dir, detail, started, report)
+        if outcome.state == SUCCEEDED and self.cache is not None and job.caching and key:
+            try:
+                self.cache.store(key, job, outcome.outputs)
+            except Exception:  # a cache write failing must not fail the task
+                logger.exception("cache write failed", extra={"run_id": job.run_id})
+        return self._with_lineage(job, outcome)
+
+    def _with_lineage(self, job: Job, outcome: JobOutcome) -> JobOutcome:
+        if self.lineage is None:
+            return outcome
+        try:
+            ids = self.lineage.record(job, outcome)
+        except Exception:  # lineage is a record, not a condition of success
+            logger.exception("lineage recording failed", extra={"run_id": job.run_id})
+            return outcome
+        if not ids:
+            return outcome
+        detail = dict(outcome.executor_detail or {})
+        detail.update(ids)
+        return JobOutcome(
+            state=outcome.state,
+            outputs=outcome.outputs,
+            error=outcome.error,
+            executor_detail=detail,
+            start_time=outcome.start_time,
+            end_time=outcome.end_time,
+        )
+
+    def _attempts(
+        self,
+        job: Job,
+        root: str,
+        task_dir: Path,
+        detail: dict[str, Any],
+        started: datetime,
+        report: Callable[[dict[str, Any]], None],
+    ) -> JobOutcome:
+        log_path = task_dir / "task.log"
+        detail["log"] = str(log_path)
+        attempts: list[dict[str, Any]] = detail["attempts"]
+        total = job.retry.max_retries + 1
+        state: str = FAILED
+        error: str | None = "not run"
+        outputs: dict[str, Any] = {}
+        try:
+            for number in range(1, total + 1):
+                if number > 1:
+                    delay = job.retry.delay(number - 1)
+                    if delay > 0 and self._sleep_unless_cancelled(job.node_id, delay):
+                        state, error = CANCELED, "the run was terminated"
+                        break
+                if self._is_cancelled(job.node_id):
+                    state, error = CANCELED, "the run was terminated"
+                    break
+                state, error, outputs = self._attempt(
+                    job, root, task_dir, number, log_path, attempts, detail, report
+                )
+                if state != FAILED:
+                    break
+        finally:
+            with self._lock:
+                self._cancelled.discard(job.node_id)
+                self._wakeups.pop(job.node_id, None)
+        detail.pop("pid", None)
+        detail.pop("pid_start", None)
+        return JobOutcome(
+            state=state,
+            outputs=outputs,
+            error=error,
+            executor_detail=detail,
+            start_time=started,
+            end_time=self.clock(),
+        )
+
+    def _attempt(
+        self,
+        job: Job,
+        root: str,
+        task_dir: Path,
+        number: int,
+        log_path: Path,
+        attempts: list[dict[str, Any]],
+        detail: dict[str, Any],
+        report: Callable[[dict[str, Any]], None],
+    ) -> tuple[str, str | None, dict[str, Any]]:
+        record: dict[str, Any] = {"attempt": number, "start_time": _iso(self.clock())}
+        attempts.append(record)
+        work = task_dir / f"attempt-{number}"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        try:
+            process, executor_input = self._launch(job, root, work, log_path, number)
+        except (PlaceholderError, ExecutorOutputError, LaunchError, OSError, ValueError) as exc:
+            record.update(end_time=_iso(self.clock()), error=str(exc))
+            return FAILED, f"could not start the task: {exc}", {}
+        with self._lock:
+            self._processes[job.node_id] = process
+        record["pid"] = process.pid
+        detail.update(pid=process.pid, pid_start=_process_start(process.pid))
+        report(dict(detail))
+        timeout = self._timeout(job)
+        try:
+            code = process.wait(timeout)
+            if code is None:
+                process.kill()
+                record.update(end_time=_iso(self.clock()), error=f"timed out after {timeout:g}s")
+                return FAILED, f"the task timed out after {timeout:g} seconds", {}
+        finally:
+            with self._lock:
+                self._processes.pop(job.node_id, None)
+        record.update(end_time=_iso(self.clock()), exit_code=code)
+        if self._is_cancelled(job.node_id):
+            return CANCELED, "the run was terminated", {}
+        if code != 0:
+            message = _log_tail(log_path) or f"the process exited with code {code}"
+            record["error"] = message
+            return FAILED, f"{message} (exit code {code})", {}
+        try:
+            produced = read_executor_output(executor_input, work, component=job.component)
+        except ExecutorOutputError as exc:
+            record["error"] = str(exc)
+            return FAILED, str(exc), {}
+        artifacts = self.artifacts.publish_outputs(
+            {name: list(items) for name, items in produced.artifacts.items()}, _staging(work)
+        )
+        return SUCCEEDED, None, {"parameters": produced.parameters, "artifacts": artifacts}
+
+    def _launch(
+        self, job: Job, root: str, work: Path, log_path: Path, number: int
+    ) -> tuple[TaskProcess, dict[str, Any]]:
+        staging = _staging(work)
+        inputs = self.artifacts.stage_inputs(job.artifacts, staging)
+        outputs: dict[str, dict[str, Any]] = {}
+        for name, spec in job.output_artifacts.items():
+            uri = self.artifacts.output_uri(root, job.run_id, _task_path(job), name)
+            local = self.artifacts.prepare_output(uri, staging)
+            outputs[name] = {"uri": str(local), "type": spec["type"]}
+        executor_input = build_executor_input(
+            parameters=job.parameters,
+            input_artifacts=inputs,
+            output_parameters=job.output_parameters,
+            output_artifacts=outputs,
+            output_file=str(work / "executor_output.json"),
+            work_dir=work,
+        )
+        prepared = self.environments.prepare(dict(job.container))
+        argv = resolve_command(
+            prepared.container_for(dict(job.container)),
+            executor_input,
+            dict(job.component),
+            pipeline=job.context,
+        )
+        env = dict(prepared.env)
+        for variable in job.container.get("env") or []:
+            if isinstance(variable, Mapping) and variable.get("name"):
+                env[str(variable["name"])] = str(variable.get("value", ""))
+        env.update(
+            {
+                "HEADRACE_RUN_ID": job.run_id,
+                "HEADRACE_TASK_ID": job.node_id,
+                "HEADRACE_TASK_ATTEMPT": str(number),
+            }
+        )
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"--- attempt {number} at {_iso(self.clock())} ---\n")
+        return self.launcher.start(argv, env=env, cwd=work, log_path=log_path), executor_input
+
+    def _timeout(self, job: Job) -> float | None:
+        deadline = job.platform.get("activeDeadlineSeconds")
+        if deadline not in (None, "", 0, "0"):
+            return float(deadline)
+        return self.config.task_timeout_seconds
+
+    def _task_dir(self, job: Job) -> Path:
+        path = self.config.work_dir / job.run_id / _task_path(job)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _is_cancelled(self, node_id: str) -> bool:
+        with self._lock:
+            return node_id in self._cancelled
+
+    def _sleep_unless_cancelled(self, node_id: str, seconds: float) -> bool:
+        event = threading.Event()
+        with self._lock:
+            if node_id in self._cancelled:
+                return True
+            self._wakeups[node_id] = event
+        event.wait(seconds)
+        return self._is_cancelled(node_id)
+
+    def log_path(self, run_id: str, path: str) -> Path:
+        return self.config.work_dir / run_id / path.removeprefix("root/") / "task.log"
+
+
+def _staging(work: Path) -> Path:
+    """Where remote artifacts of a task live locally: beside its attempts, shared by them."""
+    return work.parent / "staging"
+
+
+def _task_path(job: Job) -> str:
+    return job.path.removeprefix("root/")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _log_tail(path: Path) -> str:
+    """The last lines of a task's log: for a Python component, the exception."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 8192))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("--- attempt")
+    ]
+    return lines[-1][-_ERROR_MAX_CHARS:] if lines else ""
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (guards against pid reuse)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None

@@ -1,0 +1,132 @@
+"""What a run's tasks left behind: their logs and their output artifacts' content.
+
+A task's log is a local file the engine writes while the task runs (its path is kept in
+the task's ``executor_detail.log``). Artifacts live under the run's pipeline root, which may
+be a local folder or an object store; the composition root hands in the reader for both.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from api_server.storage import runs as store
+from domain.errors import FailedPrecondition, NotFound
+from domain.states import TERMINAL_STATES
+
+from .context import ServiceContext
+
+
+class ArtifactReader(Protocol):
+    def read(self, uri: str, limit: int) -> bytes:
+        """The content of the object at ``uri`` (at most ``limit`` bytes; a larger one is
+        refused with ``FailedPrecondition``). A folder-shaped artifact is a gzipped tar."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    path: Path | None
+    finished: bool
+
+
+class TaskFileService:
+    def __init__(self, ctx: ServiceContext, reader: ArtifactReader, *, max_read_bytes: int) -> None:
+        self.ctx = ctx
+        self.reader = reader
+        self.max_read_bytes = max_read_bytes
+
+    def _task(self, run_id: str, node_id: str) -> Any:
+        with self.ctx.db.read() as session:
+            row = store.get_task_rows(session, {node_id}).get(node_id)
+            if row is None or row.run_id != run_id:
+                if store.get_row(session, run_id) is None:
+                    raise NotFound(f"run {run_id!r} does not exist")
+                raise NotFound(f"run {run_id!r} has no node {node_id!r}")
+        return row
+
+    def log(self, run_id: str, node_id: str) -> TaskLog:
+        row = self._task(run_id, node_id)
+        detail = row.executor_detail or {}
+        path = detail.get("log")
+        return TaskLog(
+            path=Path(path) if isinstance(path, str) and path else None,
+            finished=row.state in TERMINAL_STATES,
+        )
+
+    def is_finished(self, run_id: str, node_id: str) -> bool:
+        return self.log(run_id, node_id).finished
+
+    def artifact(self, run_id: str, node_id: str, name: str) -> bytes:
+        row = self._task(run_id, node_id)
+        artifacts = (row.outputs or {}).get("artifacts") or {}
+        found = artifacts.get(name)
+        if not found:
+            known = ", ".join(sorted(artifacts)) or "none"
+            raise NotFound(
+                f"node {node_id!r} of run {run_id!r} has no output artifact {name!r} "
+                f"(its artifacts: {known})"
+            )
+        uri = found[0].get("uri", "")
+        return self.reader.read(uri, self.max_read_bytes)
+
+
+class LocalArtifactReader:
+    """Reads artifacts stored as local paths; ``remote`` handles any other scheme."""
+
+    def __init__(self, remote: ArtifactReader | None = None) -> None:
+        self.remote = remote
+
+    def read(self, uri: str, limit: int) -> bytes:
+        if not uri.startswith("/"):
+            if self.remote is None:
+                raise FailedPrecondition(f"artifact {uri!r} is not in a store this server reads")
+            return self.remote.read(uri, limit)
+        path = Path(uri)
+        if path.is_dir():
+            return _tar_folder(path, limit)
+        if not path.is_file():
+            raise NotFound(f"artifact content at {uri!r} does not exist")
+        size = path.stat().st_size
+        if size > limit:
+            raise FailedPrecondition(
+                f"artifact {uri!r} is {size} bytes; at most {limit} are served"
+            )
+        return path.read_bytes()
+
+
+def _tar_folder(path: Path, limit: int) -> bytes:
+    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    if total > limit:
+        raise FailedPrecondition(
+            f"artifact {str(path)!r} holds {total} bytes; at most {limit} are served"
+        )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+def follow(path: Path, finished: Any, *, poll_seconds: float = 0.25) -> Iterator[bytes]:
+    """The log's bytes as they are written, until ``finished()`` and nothing is left."""
+    import time
+
+    position = 0
+    while True:
+        done = finished()
+        chunk = b""
+        if path.exists():
+            with path.open("rb") as fh:
+                fh.seek(position)
+                chunk = fh.read(1 << 16)
+        if chunk:
+            position += len(chunk)
+            yield chunk
+            continue
+        if done:
+            return
+        time.sleep(poll_seconds)

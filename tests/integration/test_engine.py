@@ -1,0 +1,326 @@
+"""The embedded engine against a real database with real task processes: outputs flow,
+failures, retries, terminate, the cache, resumption after a stop, and run retry.
+
+Pipelines here are container components (``sh``), compiled with the real kfp compiler; the
+Python-component path is covered end to end in ``tests/e2e``.
+"""
+
+# No ``from __future__ import annotations``: kfp reads the component signatures' real types.
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kfp import compiler, dsl
+from kfp.dsl import Dataset, Input, Output, OutputPath
+
+from api_server import build_services
+from api_server.backends.embedded import EmbeddedEngine
+from api_server.rest.dependencies import Services
+from api_server.services import PipelineSource, RunInput
+from api_server.storage import Database
+from domain.resources import Run, Task
+from domain.settings import Settings
+from headrace.wiring import build_embedded
+
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
+
+
+@dsl.container_component
+def double(n: int, marker: str, out: OutputPath(int)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=["sh", "-c", 'echo ran >> "$1"; echo $(( $0 * 2 )) > "$2"'],
+        args=[n, marker, out],
+    )
+
+
+@dsl.container_component
+def fail_until(marker: str, needed: int) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=[
+            "sh",
+            "-c",
+            'echo try >> "$0"; n=$(wc -l < "$0"); '
+            '[ "$n" -ge "$1" ] || { echo "attempt $n of $1 failed" >&2; exit 3; }',
+        ],
+        args=[marker, needed],
+    )
+
+
+@dsl.container_component
+def sleeper(seconds: int, marker: str) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=["sh", "-c", 'echo $$ >> "$1"; sleep "$0" & echo $! >> "$1"; wait'],
+        args=[seconds, marker],
+    )
+
+
+@dsl.container_component
+def write_text(text: str, data: Output[Dataset]) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=["sh", "-c", 'mkdir -p "$(dirname "$1")"; printf "%s" "$0" > "$1"'],
+        args=[text, data.path],
+    )
+
+
+@dsl.container_component
+def read_text(data: Input[Dataset], out: OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+    return dsl.ContainerSpec(
+        image="busybox:1.36", command=["sh", "-c", 'cat "$0" > "$1"'], args=[data.path, out]
+    )
+
+
+def compile_spec(pipeline: Any, tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / f"{pipeline.name}.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
+    return dict(yaml.safe_load(path.read_text()))
+
+
+@pytest.fixture
+def engine_factory(settings: Settings, db: Database) -> Iterator[Callable[[], Services]]:
+    started: list[EmbeddedEngine] = []
+
+    def start() -> Services:
+        backend, reader = build_embedded(settings, db)
+        services = build_services(settings, db, backend, reader)
+        backend.start(services.runs)
+        started.append(backend)
+        return services
+
+    yield start
+    for backend in started:
+        backend.stop()
+
+
+@pytest.fixture
+def services(engine_factory: Callable[[], Services]) -> Services:
+    return engine_factory()
+
+
+def submit(services: Services, spec: dict[str, Any], **parameters: Any) -> str:
+    run = services.runs.create(
+        RunInput(
+            display_name="engine test",
+            source=PipelineSource(pipeline_spec=spec),
+            runtime_config={"parameters": parameters},
+        )
+    )
+    return run.run_id
+
+
+def wait_for(
+    services: Services, run_id: str, condition: Callable[[Run], bool], timeout: float = 60
+) -> Run:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = services.runs.get(run_id)
+        if condition(run):
+            return run
+        if time.monotonic() > deadline:
+            tasks = [(t.display_name, t.state, t.error) for t in run.tasks or []]
+            raise AssertionError(f"run {run_id} stuck in {run.state}: {tasks}")
+        time.sleep(0.05)
+
+
+def finished(services: Services, run_id: str, timeout: float = 60) -> Run:
+    return wait_for(services, run_id, lambda r: r.state in TERMINAL, timeout)
+
+
+def task(run: Run, name: str) -> Task:
+    matches = [t for t in run.tasks or [] if t.display_name == name]
+    assert len(matches) == 1, [t.display_name for t in run.tasks or []]
+    return matches[0]
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_chain_passes_parameters_and_artifacts(services: Services, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+
+    @dsl.pipeline(name="chain")
+    def chain(n: int = 3) -> None:
+        first = double(n=n, marker=str(marker))
+        second = double(n=first.outputs["out"], marker=str(marker))
+        written = write_text(text="hello artifacts").after(second)
+        read_text(data=written.outputs["data"])
+
+    run = finished(services, submit(services, compile_spec(chain, tmp_path), n=5))
+    assert run.state == "SUCCEEDED", run.error
+    assert task(run, "double").outputs == {"parameters": {"out": 10}}
+    assert task(run, "double-2").outputs == {"parameters": {"out": 20}}
+    assert task(run, "read-text").outputs == {"parameters": {"out": "hello artifacts"}}
+    artifact = task(run, "write-text").outputs["artifacts"]["data"][0]  # type: ignore[index]
+    assert Path(artifact["uri"]).read_text() == "hello artifacts"
+    assert artifact["type"]["schemaTitle"] == "system.Dataset"
+    assert lines(marker) == ["ran", "ran"]
+    # The log of each task is kept and served.
+    log = services.task_files.log(run.run_id, task(run, "double").task_id)
+    assert log.finished and log.path is not None and log.path.exists()
+    content = services.task_files.artifact(run.run_id, task(run, "write-text").task_id, "data")
+    assert content == b"hello artifacts"
+
+
+def test_a_failing_task_fails_the_run_with_its_message(services: Services, tmp_path: Path) -> None:
+    @dsl.pipeline(name="failing")
+    def failing() -> None:
+        fail_until(marker=str(tmp_path / "m"), needed=99)
+
+    run = finished(services, submit(services, compile_spec(failing, tmp_path)))
+    assert run.state == "FAILED"
+    assert run.error is not None and "attempt 1 of 99 failed" in run.error.message
+    failed = task(run, "fail-until")
+    assert failed.state == "FAILED" and failed.error is not None
+    assert "exit code 3" in failed.error.message
+
+
+def test_the_retry_policy_reruns_a_task(services: Services, tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+
+    @dsl.pipeline(name="retrying")
+    def retrying() -> None:
+        fail_until(marker=str(marker), needed=3).set_retry(num_retries=3, backoff_duration="0s")
+
+    run = finished(services, submit(services, compile_spec(retrying, tmp_path)))
+    assert run.state == "SUCCEEDED", run.error
+    attempts = (task(run, "fail-until").executor_detail or {})["attempts"]
+    assert [a["exit_code"] for a in attempts] == [3, 3, 0]
+    assert len(lines(marker)) == 3
+
+
+def test_terminate_kills_the_process_tree(services: Services, tmp_path: Path) -> None:
+    marker = tmp_path / "pids"
+
+    @dsl.pipeline(name="sleepy")
+    def sleepy() -> None:
+        sleeper(seconds=120, marker=str(marker))
+
+    run_id = submit(services, compile_spec(sleepy, tmp_path))
+    wait_for(services, run_id, lambda r: len(lines(marker)) == 2, timeout=30)
+    started = time.monotonic()
+    services.runs.terminate(run_id)
+    run = finished(services, run_id, timeout=20)
+    assert run.state == "CANCELED"
+    assert time.monotonic() - started < 10
+    assert task(run, "sleeper").state == "CANCELED"
+    for pid in lines(marker):
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(int(pid)), pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_second_identical_run_hits_the_cache(services: Services, tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+
+    @dsl.pipeline(name="cached")
+    def cached(n: int = 2) -> None:
+        double(n=n, marker=str(marker))
+
+    spec = compile_spec(cached, tmp_path)
+    first = finished(services, submit(services, spec))
+    second = finished(services, submit(services, spec))
+    assert first.state == second.state == "SUCCEEDED"
+    hit = task(second, "double")
+    assert (hit.executor_detail or {}).get("cached") is True
+    assert (hit.executor_detail or {})["cached_from"]["run_id"] == first.run_id
+    assert hit.outputs == {"parameters": {"out": 4}}
+    assert lines(marker) == ["ran"]
+    # Other inputs: another key.
+    finished(services, submit(services, spec, n=3))
+    assert lines(marker) == ["ran", "ran"]
+
+    @dsl.pipeline(name="uncached")
+    def uncached(n: int = 2) -> None:
+        double(n=n, marker=str(marker)).set_caching_options(False)
+
+    run = finished(services, submit(services, compile_spec(uncached, tmp_path)))
+    assert (task(run, "double").executor_detail or {}).get("cached") is None
+    assert lines(marker) == ["ran", "ran", "ran"]
+
+
+def test_a_stopped_engine_resumes_without_rerunning_successes(
+    engine_factory: Callable[[], Services], tmp_path: Path
+) -> None:
+    first_marker, sleep_marker, last_marker = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+
+    @dsl.pipeline(name="resumable")
+    def resumable() -> None:
+        first = double(n=1, marker=str(first_marker)).set_caching_options(False)
+        slow = sleeper(seconds=2, marker=str(sleep_marker)).after(first)
+        slow.set_caching_options(False)
+        double(n=first.outputs["out"], marker=str(last_marker)).after(slow).set_caching_options(
+            False
+        )
+
+    services = engine_factory()
+    run_id = submit(services, compile_spec(resumable, tmp_path))
+    wait_for(services, run_id, lambda r: len(lines(sleep_marker)) == 2, timeout=30)
+    backend = services.runs.backend
+    assert isinstance(backend, EmbeddedEngine)
+    backend.stop()  # like a crash: the sleeping task is killed and stays RUNNING
+    assert services.runs.get(run_id).state == "RUNNING"
+
+    resumed = engine_factory()
+    run = finished(resumed, run_id)
+    assert run.state == "SUCCEEDED", run.error
+    assert lines(first_marker) == ["ran"]  # succeeded before the stop: not run again
+    assert len(lines(sleep_marker)) == 4  # interrupted: ran again
+    assert task(run, "double-2").outputs == {"parameters": {"out": 4}}
+
+
+def test_retrying_a_failed_run_reruns_only_what_failed(services: Services, tmp_path: Path) -> None:
+    ok_marker, fail_marker = tmp_path / "ok", tmp_path / "fail"
+
+    @dsl.pipeline(name="flaky")
+    def flaky() -> None:
+        first = double(n=1, marker=str(ok_marker)).set_caching_options(False)
+        fail_until(marker=str(fail_marker), needed=2).after(first).set_caching_options(False)
+
+    run_id = submit(services, compile_spec(flaky, tmp_path))
+    assert finished(services, run_id).state == "FAILED"
+    services.runs.retry(run_id)
+    run = wait_for(
+        services,
+        run_id,
+        lambda r: r.state == "SUCCEEDED" or (r.state == "FAILED" and r.generation == 1),
+    )
+    assert run.state == "SUCCEEDED", run.error
+    assert lines(ok_marker) == ["ran"]
+    assert len(lines(fail_marker)) == 2
+    assert task(run, "fail-until").state == "SUCCEEDED"
+
+
+def test_environment_variables_and_pipeline_placeholders(
+    services: Services, tmp_path: Path
+) -> None:
+    @dsl.container_component
+    def show(
+        out: OutputPath(str), job: str = dsl.PIPELINE_JOB_NAME_PLACEHOLDER
+    ) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+        return dsl.ContainerSpec(
+            image="busybox:1.36",
+            command=["sh", "-c", 'printf "%s|%s|%s" "$GREETING" "$0" "$HEADRACE_RUN_ID" > "$1"'],
+            args=[job, out],
+        )
+
+    @dsl.pipeline(name="placeholders")
+    def placeholders() -> None:
+        show().set_env_variable("GREETING", "hi")
+
+    run = finished(services, submit(services, compile_spec(placeholders, tmp_path)))
+    assert run.state == "SUCCEEDED", run.error
+    assert task(run, "show").outputs == {"parameters": {"out": f"hi|engine test|{run.run_id}"}}
+    assert os.environ.get("GREETING") is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     # Off: a round trip less per request. After a database restart the first request on a
     # dead connection gets 503 and the pool is refreshed.
     db_pool_pre_ping: bool = False
+
+    # Artifacts of runs whose pipeline_root is s3://bucket/prefix or minio://bucket/prefix,
+    # read and written through one S3-compatible endpoint.
+    artifact_s3_endpoint: str = Field(
+        "", description="host:port (or http(s)://host:port) of the S3 endpoint, e.g. minio:9000"
+    )
+    artifact_s3_access_key: str = ""
+    artifact_s3_secret_key: SecretStr = SecretStr("")
+    artifact_s3_secure: bool = Field(True, description="TLS; an http:// endpoint turns it off")
+    artifact_s3_region: str | None = None
+    artifact_s3_ca_bundle: Path | None = Field(
+        None, description="PEM CA certificates that sign the endpoint's TLS certificate"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

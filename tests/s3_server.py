@@ -127,21 +127,21 @@ def stop_s3_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """An S3 server over plain HTTP with an empty bucket ``server.bucket``."""
-    process, server = start_s3_server(tmp_path_factory.mktemp("s3"), tls=False)
+def _running_s3_server(folder: Path, *, tls: bool) -> Iterator[S3Server]:
+    process, server = start_s3_server(folder, tls=tls)
     try:
         yield server
     finally:
         stop_s3_server(process)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3 server over plain HTTP with an empty bucket ``server.bucket``."""
+    yield from _running_s3_server(tmp_path_factory.mktemp("s3"), tls=False)
 
 
 @pytest.fixture(scope="session")
 def s3_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """An S3 server over TLS; ``server.ca_bundle`` verifies its certificate."""
-    process, server = start_s3_server(tmp_path_factory.mktemp("s3-tls"), tls=True)
-    try:
-        yield server
-    finally:
-        stop_s3_server(process)
+    yield from _running_s3_server(tmp_path_factory.mktemp("s3-tls"), tls=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,24 @@ def root(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
 
 def artifact(uri: str, name: str = "model", **metadata: Any) -> dict[str, Any]:
     return {"name": name, "uri": uri, "type": MODEL, "metadata": metadata}
+
+
+def write_output_folder(
+    store: ArtifactStore, uri: str, staging: Path, files: dict[str, bytes]
+) -> Path:
+    """What a task does for a folder-shaped output: files under the artifact's local path."""
+    folder = store.prepare_output(uri, staging)
+    for relative, content in files.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(content)
+    return folder
+
+
+def assert_no_content(store: ArtifactStore, uri: str) -> None:
+    with pytest.raises(ArtifactNotFound, match="has no content"):
+        store.open(uri)
+    with pytest.raises(ArtifactNotFound, match="has no content"):
+        store.size(uri)
 
 
 def read_object(server: S3Server, key: str) -> bytes:
@@ -148,11 +167,7 @@ def test_local_folders_and_missing_content(tmp_path: Path) -> None:
     assert store.size(str(folder)) == 8
     with pytest.raises(ArtifactStoreError, match="is a folder, not a file"):
         store.open(str(folder))
-    missing = store.output_uri("", "r", "t", "absent")
-    with pytest.raises(ArtifactNotFound):
-        store.open(missing)
-    with pytest.raises(ArtifactNotFound):
-        store.size(missing)
+    assert_no_content(store, store.output_uri("", "r", "t", "absent"))
 
 
 # --- S3 ----------------------------------------------------------------------------------
@@ -188,11 +203,8 @@ def test_a_folder_artifact_round_trips_through_s3(
     store: ArtifactStore, root: str, s3_server: S3Server, tmp_path: Path
 ) -> None:
     uri = store.output_uri(root, "run-1", "loop/iteration-1/prepare", "dataset")
-    folder = store.prepare_output(uri, tmp_path / "writer")
-    (folder / "part" / "deep").mkdir(parents=True)
     files = {"index.html": b"<p>x</p>", "part/0.csv": b"a,b\n1,2\n", "part/deep/1.bin": b"\x01" * 3}
-    for relative, content in files.items():
-        (folder / relative).write_bytes(content)
+    write_output_folder(store, uri, tmp_path / "writer", files)
     published = store.publish_outputs({"dataset": [artifact(uri, "dataset")]}, tmp_path / "writer")
     key = uri.removeprefix(f"s3://{s3_server.bucket}/")
     assert object_names(s3_server, key) == sorted(f"{key}/{name}" for name in files)
@@ -217,14 +229,9 @@ def test_publishing_again_replaces_an_earlier_attempt(
     store: ArtifactStore, root: str, s3_server: S3Server, tmp_path: Path
 ) -> None:
     uri = store.output_uri(root, "run-1", "train", "checkpoints")
-    folder = store.prepare_output(uri, tmp_path / "first")
-    folder.mkdir()
-    (folder / "a").write_bytes(b"first a")
-    (folder / "b").write_bytes(b"first b")
+    write_output_folder(store, uri, tmp_path / "first", {"a": b"first a", "b": b"first b"})
     store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "first")
-    retry = store.prepare_output(uri, tmp_path / "retry")
-    retry.mkdir()
-    (retry / "a").write_bytes(b"second a")
+    write_output_folder(store, uri, tmp_path / "retry", {"a": b"second a"})
     store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "retry")
     key = uri.removeprefix(f"s3://{s3_server.bucket}/")
     assert object_names(s3_server, key) == [f"{key}/a"]
@@ -240,10 +247,7 @@ def test_outputs_without_files_and_inputs_without_content(
     assert published["metrics"][0]["uri"] == uri
     staged = store.stage_inputs(published, tmp_path / "r")
     assert not Path(staged["metrics"][0]["uri"]).exists()
-    with pytest.raises(ArtifactNotFound):
-        store.open(uri)
-    with pytest.raises(ArtifactNotFound):
-        store.size(uri)
+    assert_no_content(store, uri)
 
 
 def test_an_artifact_already_staged_is_not_fetched_again(
@@ -252,6 +256,10 @@ def test_an_artifact_already_staged_is_not_fetched_again(
     uri = store.output_uri(root, "run-1", "train", "model")
     store.prepare_output(uri, tmp_path / "w").write_bytes(b"produced in this run")
     published = store.publish_outputs({"m": [artifact(uri)]}, tmp_path / "w")
+    key = uri.removeprefix(f"s3://{s3_server.bucket}/")
+    s3_server.client().put_object(
+        bucket_name=s3_server.bucket, object_name=key, data=io.BytesIO(b"changed"), length=7
+    )
     # Downstream tasks of the same run share its staging folder: the file is there already.
     staged = store.stage_inputs(published, tmp_path / "w")
     assert Path(staged["m"][0]["uri"]).read_bytes() == b"produced in this run"
@@ -262,10 +270,8 @@ def test_concurrent_tasks_stage_the_same_input_safely(
     store: ArtifactStore, root: str, s3_server: S3Server, tmp_path: Path
 ) -> None:
     uri = store.output_uri(root, "run-1", "prepare", "data")
-    folder = store.prepare_output(uri, tmp_path / "w")
-    folder.mkdir()
-    for i in range(20):
-        (folder / f"{i}.txt").write_bytes(str(i).encode() * 1000)
+    files = {f"{i}.txt": str(i).encode() * 1000 for i in range(20)}
+    write_output_folder(store, uri, tmp_path / "w", files)
     published = store.publish_outputs({"data": [artifact(uri)]}, tmp_path / "w")
     staging = tmp_path / "shared"
     barrier = threading.Barrier(6)
@@ -287,8 +293,7 @@ def test_concurrent_tasks_stage_the_same_input_safely(
     assert not errors, errors
     assert len(set(results)) == 1
     staged = results[0]
-    assert sorted(p.name for p in staged.iterdir()) == sorted(f"{i}.txt" for i in range(20))
-    assert all((staged / f"{i}.txt").read_bytes() == str(i).encode() * 1000 for i in range(20))
+    assert {p.name: p.read_bytes() for p in staged.iterdir()} == files
     assert [p.name for p in staged.parent.iterdir()] == ["data"]  # no partial downloads left
 
 

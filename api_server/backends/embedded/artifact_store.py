@@ -433,10 +433,13 @@ class ArtifactStore:
                     file_path=str(path),
                     content_type=content_type,
                 )
-            # Leftovers of an earlier attempt must not mix with this one's files.
+            # Leftovers of an earlier attempt (a file where there is now a folder, or files
+            # this attempt did not write) must not mix with this one's output.
             uploaded = {key for key, _ in files}
-            for relative, _ in list(self._list(location)):
-                key = f"{location.key}/{relative}"
+            stale = [f"{location.key}/{relative}" for relative, _ in list(self._list(location))]
+            if source.is_dir():
+                stale.append(location.key)  # removing a missing object is not an error
+            for key in stale:
                 if key not in uploaded:
                     client.remove_object(bucket_name=location.bucket, object_name=key)
         except S3Error as exc:

@@ -229,13 +229,25 @@ def test_publishing_again_replaces_an_earlier_attempt(
     store: ArtifactStore, root: str, s3_server: S3Server, tmp_path: Path
 ) -> None:
     uri = store.output_uri(root, "run-1", "train", "checkpoints")
+    key = uri.removeprefix(f"s3://{s3_server.bucket}/")
+    store.prepare_output(uri, tmp_path / "file").write_bytes(b"a single file")
+    store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "file")
+    assert object_names(s3_server, key) == [key]
+
     write_output_folder(store, uri, tmp_path / "first", {"a": b"first a", "b": b"first b"})
     store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "first")
+    assert object_names(s3_server, key) == [f"{key}/a", f"{key}/b"]
+
     write_output_folder(store, uri, tmp_path / "retry", {"a": b"second a"})
     store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "retry")
-    key = uri.removeprefix(f"s3://{s3_server.bucket}/")
     assert object_names(s3_server, key) == [f"{key}/a"]
     assert read_object(s3_server, f"{key}/a") == b"second a"
+
+    store.prepare_output(uri, tmp_path / "file-again").write_bytes(b"a file again")
+    store.publish_outputs({"c": [artifact(uri)]}, tmp_path / "file-again")
+    assert object_names(s3_server, key) == [key]
+    with store.open(uri) as stream:
+        assert stream.read() == b"a file again"
 
 
 def test_outputs_without_files_and_inputs_without_content(

@@ -4,8 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
+# The S3 server the artifact-store tests talk to, in a venv of its own: moto pins a
+# python-dateutil that the kubernetes client in .venv does not accept.
+MOTO_VENV ?= .venv-moto
+MOTO_INSTALLED := $(MOTO_VENV)/.installed-moto-5
 
-.PHONY: run install test test-fast lint databases bench clean
+.PHONY: run install moto test test-fast lint databases bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +19,14 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 install: $(INSTALLED)
+
+$(MOTO_INSTALLED):
+	test -x $(MOTO_VENV)/bin/python || $(PYTHON) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install --quiet 'moto[server]>=5,<6'
+	touch $@
+
+## The moto S3 server used by the artifact-store tests (tests start it on a free port).
+moto: $(MOTO_INSTALLED)
 
 ## Start Headrace on the embedded default (SQLite in ./.headrace), migrating first.
 run: install
@@ -37,15 +49,15 @@ lint: install
 	$(BIN)/lint-imports
 
 ## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
-test: install databases lint
+test: install moto databases lint
 	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
-test-fast: install
+test-fast: install moto
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
 
 bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .headrace .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MOTO_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

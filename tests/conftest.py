@@ -21,6 +21,7 @@ from api_server.rest.dependencies import Services
 from api_server.storage import Database, build_engine
 from api_server.storage.rows import Base
 from domain.settings import Settings
+from tests.s3_server import s3_server, s3_tls_server  # noqa: F401  (fixtures)
 
 ADMIN_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",

@@ -186,7 +186,8 @@ class ArtifactStore:
         location = self._parse(uri, what="artifact uri")
         if not location.is_remote:
             return Path(location.key)
-        return Path(staging, location.scheme, location.bucket, *_segments(location.key, uri))
+        parts = _segments(location.key, uri)
+        return Path(os.path.abspath(staging), location.scheme, location.bucket, *parts)
 
     def prepare_output(self, uri: str, staging: Path) -> Path:
         """:meth:`local_path` with its parent folder created, ready for a task to write."""
@@ -339,12 +340,9 @@ class ArtifactStore:
         if not uri.startswith("/"):
             return uri
         try:
-            relative = Path(os.path.normpath(uri)).relative_to(staging.resolve())
+            relative = Path(os.path.normpath(uri)).relative_to(os.path.abspath(staging))
         except ValueError:
-            try:
-                relative = Path(os.path.normpath(uri)).relative_to(staging)
-            except ValueError:
-                return uri
+            return uri
         parts = relative.parts
         if len(parts) < 2 or parts[0] not in REMOTE_SCHEMES:
             return uri
@@ -435,10 +433,13 @@ class ArtifactStore:
                     file_path=str(path),
                     content_type=content_type,
                 )
-            # Leftovers of an earlier attempt must not mix with this one's files.
+            # Leftovers of an earlier attempt (a file where there is now a folder, or files
+            # this attempt did not write) must not mix with this one's output.
             uploaded = {key for key, _ in files}
-            for relative, _ in list(self._list(location)):
-                key = f"{location.key}/{relative}"
+            stale = [f"{location.key}/{relative}" for relative, _ in list(self._list(location))]
+            if source.is_dir():
+                stale.append(location.key)  # removing a missing object is not an error
+            for key in stale:
                 if key not in uploaded:
                     client.remove_object(bucket_name=location.bucket, object_name=key)
         except S3Error as exc:

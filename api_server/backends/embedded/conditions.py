@@ -28,6 +28,7 @@ the result (``false && <error>`` is false), and ``!``, ``&&``, ``||`` accept onl
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -709,10 +710,12 @@ class _Evaluator:
         return value
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_condition(expression: str) -> Callable[[Mapping[str, Any]], bool]:
     """Parse once, evaluate many times: returns ``evaluate(parameter_values) -> bool``.
 
-    Raises :class:`ConditionError` for text outside the supported subset.
+    Parsed conditions are cached (a loop's iterations share one condition text). Raises
+    :class:`ConditionError` for text outside the supported subset.
     """
     if len(expression) > _MAX_EXPRESSION_CHARS:
         raise ConditionError("expression is too long", _MAX_EXPRESSION_CHARS, expression[:80])

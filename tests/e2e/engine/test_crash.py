@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.conftest import start_server, stop_server
 from tests.e2e.engine import pipelines as p
 from tests.e2e.engine.support import (
+    RUN_TIMEOUT,
     describe,
     lines,
     output_parameter,
@@ -45,7 +46,9 @@ def test_run_resumes_after_the_server_is_killed(tmp_path: Path) -> None:
         )
         # Step 3 has started, so step 2's success was recorded before it (the engine writes
         # each transition before acting on it).
-        poll_file(counter, lambda found: any(x.startswith("start 3 ") for x in found), timeout=600)
+        poll_file(
+            counter, lambda found: any(x.startswith("start 3 ") for x in found), timeout=RUN_TIMEOUT
+        )
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     except BaseException:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.engine import pipelines as p
 from tests.e2e.engine.support import (
+    RUN_TIMEOUT,
     describe,
     is_cache_hit,
     lines,
@@ -94,7 +95,7 @@ def test_terminate_cancels_within_seconds_kills_the_tree_and_runs_the_exit_handl
     kfp_client, api, side: Path
 ) -> None:
     run_id = submit(kfp_client, p.terminate_pipeline, {"side_dir": str(side)})
-    poll_file(side / "sleeper-pids", bool, timeout=600)
+    poll_file(side / "sleeper-pids", bool, timeout=RUN_TIMEOUT)
     pids = [int(x) for x in (side / "sleeper-pids").read_text().split()]
 
     started = time.monotonic()

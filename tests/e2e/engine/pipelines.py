@@ -227,7 +227,10 @@ def executor_io(side_dir: str, count: int, doubled: OutputPath(int)):
     return dsl.ContainerSpec(
         image="python:3.11-slim",
         command=["python3", "-c", _EXECUTOR_IO_SCRIPT],
-        args=[dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER, "{{$.outputs.output_file}}"],
+        args=[
+            dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
+            dsl.PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER,
+        ],
     )
 
 

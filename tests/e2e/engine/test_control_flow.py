@@ -24,6 +24,7 @@ from tests.e2e.support import parse_rfc3339
 pytestmark = pytest.mark.e2e
 
 BRANCHES = ("big", "medium", "small")
+BRANCH_TASKS = ("branch", "branch-2", "branch-3")  # the If, Elif and Else tasks, in order
 
 
 @pytest.mark.parametrize("value", [3, 7, 12])
@@ -35,10 +36,13 @@ def test_only_the_taken_branch_runs(kfp_client, api, side: Path, value: int) -> 
     assert sorted(f.name for f in side.glob("branch-*")) == sorted(
         [f"branch-{taken}"] + (["branch-at-least-seven"] if value >= 7 else [])
     )
-    # Branch tasks that did not run are absent or SKIPPED, never run.
-    branch_tasks = tasks_named(run, "branch")
-    assert [t["state"] for t in branch_tasks].count("SUCCEEDED") == 1, describe(run)
-    assert {t["state"] for t in branch_tasks} <= {"SUCCEEDED", "SKIPPED"}, describe(run)
+    # The taken branch's task succeeded; the others are absent or SKIPPED, never run.
+    for branch, task_name in zip(BRANCHES, BRANCH_TASKS, strict=True):
+        states = [t["state"] for t in tasks_named(run, task_name)]
+        if branch == taken:
+            assert states == ["SUCCEEDED"], describe(run)
+        else:
+            assert set(states) <= {"SKIPPED"}, describe(run)
     threshold = tasks_named(run, "threshold")
     if value >= 7:
         assert [t["state"] for t in threshold] == ["SUCCEEDED"], describe(run)
@@ -93,6 +97,9 @@ def test_exit_handler_sees_success(kfp_client, api, side: Path) -> None:
     status = json.loads((side / "final-status.json").read_text())
     assert status["state"] == "SUCCEEDED", status
     assert status["error_message"] in ("", None), status
+    # The status is the exit handler group's: its task key or its display name.
+    assert status["task_name"] in ("exit-handler-1", "guarded"), status
+    assert status["job_resource_name"], status
     assert (side / "after-work-ran").read_text() == "worked"
     assert task_named(run, "final-report")["state"] == "SUCCEEDED"
 

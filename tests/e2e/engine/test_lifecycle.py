@@ -104,12 +104,13 @@ def test_terminate_cancels_within_seconds_kills_the_tree_and_runs_the_exit_handl
     took = time.monotonic() - started
 
     assert run["state"] == "CANCELED", describe(run)
-    assert took < 10, f"terminate took {took:.1f}s"
+    assert took < 15, f"terminate took {took:.1f}s"
     poll(lambda: not any(pid_alive(pid) for pid in pids), timeout=10)
     assert not (side / "sleeper-done").exists()
     # The exit handler ran after the cancellation and saw it.
     status = json.loads(poll_file(side / "final-status.json", bool, timeout=120)[0])
-    assert status["state"] != "SUCCEEDED", status
+    # kfp documents the cancelled state as "CANCELLED"; the API's spelling is accepted too.
+    assert status["state"] in ("CANCELLED", "CANCELED"), status
     assert kfp_client.get_run(run_id).state == "CANCELED"
 
 

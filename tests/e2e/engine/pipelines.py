@@ -745,6 +745,7 @@ def sleeper(side_dir: str, seconds: float):
     child = subprocess.Popen(["sleep", str(seconds + 30)])
     with open(os.path.join(side_dir, "sleeper-pids"), "w") as f:
         f.write(f"{os.getpid()} {child.pid}")
+    print(f"sleeper started, pid {os.getpid()}", flush=True)
     time.sleep(seconds)
     with open(os.path.join(side_dir, "sleeper-done"), "w") as f:
         f.write("done")
@@ -800,6 +801,9 @@ def caching_pipeline(side_dir: str, x: int, y: int) -> int:
     a = counted(side_dir=side_dir, name="a", value=x).set_display_name("a")
     b = add(a=a.output, b=y).set_display_name("b")
     c = counted(side_dir=side_dir, name="c", value=b.output).set_display_name("c")
+    # Never cached while the run keeps the compiled caching options (enable_caching=None;
+    # kfp.Client's enable_caching=True would switch it on with the other root tasks).
+    counted(side_dir=side_dir, name="d", value=x).set_display_name("d").set_caching_options(False)
     return c.output
 
 

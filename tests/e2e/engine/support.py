@@ -138,12 +138,18 @@ def read_artifact(server_url: str, run_id: str, node_id: str, name: str) -> byte
     return base64.b64decode(response.json()["data"])
 
 
-def read_log(server_url: str, run_id: str, node_id: str) -> str:
+def fetch_log(server_url: str, run_id: str, node_id: str) -> str | None:
+    """A task's log as the API serves it now; None while there is none to serve."""
     response = httpx.get(
         f"{server_url}/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log", timeout=30
     )
-    assert response.status_code == 200, response.text
-    return response.text
+    return response.text if response.status_code == 200 else None
+
+
+def read_log(server_url: str, run_id: str, node_id: str) -> str:
+    log = fetch_log(server_url, run_id, node_id)
+    assert log is not None, f"no log for task {node_id} of run {run_id}"
+    return log
 
 
 def state_history(task: dict[str, Any]) -> list[str]:

@@ -11,6 +11,8 @@ the kfp.local checks of ``test_pipelines_local.py`` assert the same thing.
 
 # No "from __future__ import annotations": kfp reads the component annotations at runtime.
 
+import json
+from pathlib import Path
 from typing import NamedTuple, Optional
 
 from kfp import dsl
@@ -150,6 +152,19 @@ PYTHON_TYPES = {
     "items": "list",
     "config": "dict",
 }
+
+
+def check_received_parameters(side_dir: Path) -> None:
+    """What both consumers received: values and Python types, from a task and from the
+    pipeline's arguments."""
+    from_task = json.loads((side_dir / "from-task.json").read_text())
+    assert {k: v["value"] for k, v in from_task.items()} == EXPECTED_MADE
+    assert {k: v["type"] for k, v in from_task.items()} == PYTHON_TYPES
+    from_pipeline = json.loads((side_dir / "from-pipeline.json").read_text())
+    assert {k: v["value"] for k, v in from_pipeline.items()} == {
+        k: PARAMETERS_ARGUMENTS[k] for k in PYTHON_TYPES
+    }
+    assert {k: v["type"] for k, v in from_pipeline.items()} == PYTHON_TYPES
 
 
 # --------------------------------------------------------------------------------------
@@ -371,6 +386,16 @@ EXPECTED_CONFUSION_MATRIX = {
     "annotationSpecs": [{"displayName": "cat"}, {"displayName": "dog"}],
     "rows": [{"row": [3, 1]}, {"row": [0, 4]}],
 }
+
+
+def check_read_artifacts(side_dir: Path) -> None:
+    """What the reader saw of every artifact: content and metadata."""
+    seen = json.loads((side_dir / "artifacts.json").read_text())
+    for name, content in EXPECTED_ARTIFACT_CONTENT.items():
+        assert seen[name]["content"] == content, name
+    for name, metadata in EXPECTED_ARTIFACT_METADATA.items():
+        assert seen[name]["metadata"] == metadata, name
+    assert seen["classification"]["metadata"]["confusionMatrix"] == EXPECTED_CONFUSION_MATRIX
 
 
 # --------------------------------------------------------------------------------------

@@ -38,13 +38,7 @@ def test_typed_artifacts_are_written_read_downstream_and_served(
     run = wait_succeeded(api, run_id)
 
     # Downstream saw the content and the metadata of every artifact.
-    seen = json.loads((side / "artifacts.json").read_text())
-    for name, content in p.EXPECTED_ARTIFACT_CONTENT.items():
-        assert seen[name]["content"] == content, name
-    assert seen["dataset"]["metadata"] == p.EXPECTED_ARTIFACT_METADATA["dataset"]
-    assert seen["model"]["metadata"] == p.EXPECTED_ARTIFACT_METADATA["model"]
-    assert seen["metrics"]["metadata"] == p.EXPECTED_ARTIFACT_METADATA["metrics"]
-    assert seen["classification"]["metadata"]["confusionMatrix"] == p.EXPECTED_CONFUSION_MATRIX
+    p.check_read_artifacts(side)
     assert output_parameter(task_named(run, "read-artifacts")) == "3:0.875"
 
     # The task details keep type and metadata; the read endpoint serves the bytes.

@@ -37,14 +37,7 @@ def test_python_parameters_of_every_type_in_and_out(kfp_client, api, server, sid
     assert output_parameter(task_named(run, "consume-values")) == p.EXPECTED_SUMMARY
 
     # What the components received: task outputs and pipeline arguments, with their types.
-    from_task = json.loads((side / "from-task.json").read_text())
-    assert {k: v["value"] for k, v in from_task.items()} == p.EXPECTED_MADE
-    assert {k: v["type"] for k, v in from_task.items()} == p.PYTHON_TYPES
-    from_pipeline = json.loads((side / "from-pipeline.json").read_text())
-    assert {k: v["value"] for k, v in from_pipeline.items()} == {
-        k: p.PARAMETERS_ARGUMENTS[k] for k in p.PYTHON_TYPES
-    }
-    assert {k: v["type"] for k, v in from_pipeline.items()} == p.PYTHON_TYPES
+    p.check_received_parameters(side)
 
     # The task's log holds what it printed.
     consumer = task_named(run, "consume-pipeline-inputs")

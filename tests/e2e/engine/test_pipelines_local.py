@@ -82,24 +82,13 @@ def local_runner(tmp_path: Path) -> Iterator[Path]:
 def test_local_parameters(local_runner: Path) -> None:
     task = p.parameters_pipeline(side_dir=str(local_runner), **p.PARAMETERS_ARGUMENTS)
     assert task.output == p.EXPECTED_SUMMARY
-    from_task = json.loads((local_runner / "from-task.json").read_text())
-    assert {k: v["value"] for k, v in from_task.items()} == p.EXPECTED_MADE
-    assert {k: v["type"] for k, v in from_task.items()} == p.PYTHON_TYPES
-    from_pipeline = json.loads((local_runner / "from-pipeline.json").read_text())
-    assert {k: v["value"] for k, v in from_pipeline.items()} == {
-        k: p.PARAMETERS_ARGUMENTS[k] for k in p.PYTHON_TYPES
-    }
+    p.check_received_parameters(local_runner)
 
 
 @pytest.mark.slow
 def test_local_artifacts(local_runner: Path) -> None:
     assert p.artifacts_pipeline(side_dir=str(local_runner), rows=3).output == "3:0.875"
-    seen = json.loads((local_runner / "artifacts.json").read_text())
-    for name, content in p.EXPECTED_ARTIFACT_CONTENT.items():
-        assert seen[name]["content"] == content, name
-    for name, metadata in p.EXPECTED_ARTIFACT_METADATA.items():
-        assert seen[name]["metadata"] == metadata, name
-    assert seen["classification"]["metadata"]["confusionMatrix"] == p.EXPECTED_CONFUSION_MATRIX
+    p.check_read_artifacts(local_runner)
 
 
 @pytest.mark.slow

@@ -408,7 +408,7 @@ TABULATE_PIN = "tabulate==0.9.0"
 
 
 @dsl.component(packages_to_install=[TABULATE_PIN])
-def use_package(side_dir: str) -> str:
+def use_package(side_dir: str, tag: str) -> str:
     import json
     import os
     import sys
@@ -416,7 +416,7 @@ def use_package(side_dir: str) -> str:
     import tabulate
 
     table = tabulate.tabulate([["a", 1], ["b", 2]], headers=["k", "v"], tablefmt="plain")
-    with open(os.path.join(side_dir, "package.json"), "w") as f:
+    with open(os.path.join(side_dir, f"package-{tag}.json"), "w") as f:
         json.dump({"prefix": sys.prefix, "version": tabulate.__version__, "table": table}, f)
     return tabulate.__version__
 
@@ -434,7 +434,8 @@ class PackagesOut(NamedTuple):
 
 @dsl.pipeline(name="engine-packages-importer")
 def packages_importer_pipeline(side_dir: str, data_uri: str) -> PackagesOut:
-    version = use_package(side_dir=side_dir)
+    version = use_package(side_dir=side_dir, tag="one")
+    use_package(side_dir=side_dir, tag="two")  # the same requirements: the same environment
     imported = dsl.importer(
         artifact_uri=data_uri,
         artifact_class=Dataset,

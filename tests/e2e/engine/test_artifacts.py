@@ -76,16 +76,23 @@ def test_packages_to_install_run_in_their_own_environment_and_importer(
     )
     run = wait_succeeded(api, run_id)
 
-    package = json.loads((side / "package.json").read_text())
+    package = json.loads((side / "package-one.json").read_text())
     assert package["version"] == pinned
     assert package["table"].splitlines()[1].split() == ["a", "1"]
     # Not the server's environment, and the server's own copy was left alone.
     assert Path(package["prefix"]).resolve() != Path(sys.prefix).resolve()
     assert importlib.metadata.version("tabulate") == servers_own
     assert output_parameter(task_named(run, "use-package")) == package["version"]
+    # One environment per distinct requirement set, reused by every task that has it.
+    again = json.loads((side / "package-two.json").read_text())
+    assert again["prefix"] == package["prefix"], (package, again)
 
     reader = task_named(run, "read-imported")
     assert output_parameter(reader) == "imported-content|test-import"
+    # The importer's artifact is the given URI, as is, with the metadata it was given.
+    artifact = output_artifact(task_named(run, "importer"), "artifact")
+    assert artifact["uri"] == str(imported), artifact
+    assert artifact["metadata"] == {"source": "test-import"}, artifact
 
 
 def test_nested_sub_pipelines_pass_parameters_and_artifacts_out(kfp_client, api) -> None:

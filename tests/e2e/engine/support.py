@@ -24,6 +24,8 @@ from tests.e2e.support import API, unique
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"})
 #: First runs of Python components build a task environment (pip install kfp) first.
 RUN_TIMEOUT = float(os.environ.get("HEADRACE_E2E_RUN_TIMEOUT", "600"))
+#: A run no engine has started by then will never finish: fail fast instead of waiting.
+PENDING_LIMIT = float(os.environ.get("HEADRACE_E2E_PENDING_LIMIT", "60"))
 
 
 def submit(
@@ -72,14 +74,21 @@ def wait_for_state(
     interval: float = 0.2,
 ) -> dict[str, Any]:
     """Poll the run until its state is one of ``states``; its JSON then. Fails with the
-    run's account at the deadline. (``kfp.Client.wait_for_run_completion`` cannot be used:
-    it does not treat CANCELED as terminal.)"""
+    run's account at the deadline, or early if no engine takes the run out of PENDING.
+    (``kfp.Client.wait_for_run_completion`` cannot be used: it does not treat CANCELED as
+    terminal.)"""
     wanted = frozenset(states)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         run = get_run_json(api, run_id)
         if run.get("state") in wanted:
             return run
+        if run.get("state") == "PENDING" and time.monotonic() - started > PENDING_LIMIT:
+            raise AssertionError(
+                f"run still PENDING after {PENDING_LIMIT:g}s: no engine started it\n"
+                + describe(run)
+            )
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"run not in {sorted(wanted)} within {timeout:g}s:\n{describe(run)}"

@@ -15,6 +15,7 @@ from tests.e2e.conftest import start_server, stop_server
 from tests.e2e.engine import pipelines as p
 from tests.e2e.engine.support import (
     RUN_TIMEOUT,
+    TERMINAL,
     describe,
     lines,
     output_parameter,
@@ -44,6 +45,8 @@ def test_run_resumes_after_the_server_is_killed(tmp_path: Path) -> None:
         run_id = submit(
             client, p.crash_pipeline, {"side_dir": str(side), "pause": 1.0}, enable_caching=False
         )
+        with httpx.Client(base_url=server.url + API, timeout=30) as api:
+            wait_for_state(api, run_id, {"RUNNING", *TERMINAL})
         # Step 3 has started, so step 2's success was recorded before it (the engine writes
         # each transition before acting on it).
         poll_file(

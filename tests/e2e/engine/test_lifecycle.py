@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.engine import pipelines as p
 from tests.e2e.engine.support import (
     RUN_TIMEOUT,
+    TERMINAL,
     describe,
     fetch_log,
     get_run_json,
@@ -98,6 +99,7 @@ def test_terminate_cancels_within_seconds_kills_the_tree_and_runs_the_exit_handl
     kfp_client, api, server, side: Path
 ) -> None:
     run_id = submit(kfp_client, p.terminate_pipeline, {"side_dir": str(side)})
+    wait_for_state(api, run_id, {"RUNNING", *TERMINAL})
     poll_file(side / "sleeper-pids", bool, timeout=RUN_TIMEOUT)
     pids = [int(x) for x in (side / "sleeper-pids").read_text().split()]
 

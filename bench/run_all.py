@@ -7,6 +7,7 @@ non-zero only if a benchmark itself could not run.
     .venv/bin/python bench/run_all.py                      # both databases, 100k runs
     .venv/bin/python bench/run_all.py --databases sqlite --repeat 3 -- --create-seconds 30
     .venv/bin/python bench/run_all.py --json /tmp/bench.json
+    .venv/bin/python bench/run_all.py --databases none --engine   # the engine's figures only
 
 Arguments after ``--`` go to every ``bench/bench_api.py`` invocation unchanged.
 """
@@ -94,6 +95,23 @@ def machine_info(pg_admin_url: str) -> dict[str, Any]:
     return info
 
 
+def run_engine_bench() -> tuple[dict[str, Any] | None, bool]:
+    """Run ``bench_engine.py`` with its defaults; (its JSON, whether it failed)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    cmd = [sys.executable, str(BENCH_DIR / "bench_engine.py"), "--json", str(out)]
+    print(f"\n== embedded engine: {' '.join(cmd[1:])}")
+    sys.stdout.flush()
+    result = subprocess.run(cmd, cwd=REPO)
+    if result.returncode != 0:
+        print(f"   engine: the benchmark itself failed (exit {result.returncode})")
+        out.unlink(missing_ok=True)
+        return None, True
+    engine: dict[str, Any] = json.loads(out.read_text())
+    out.unlink(missing_ok=True)
+    return engine, False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     passthrough: list[str] = []
@@ -106,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="run each database N times")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", help="write every figure and the machine info here")
+    parser.add_argument(
+        "--engine", action="store_true", help="also run bench/bench_engine.py (embedded engine)"
+    )
     args = parser.parse_args(argv)
 
     info = machine_info(args.pg_admin_url)
@@ -117,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     outcomes: list[dict[str, Any]] = []
     failed = False
-    for database in args.databases.split(","):
+    for database in [d for d in args.databases.split(",") if d != "none"]:
         if database == "postgresql" and str(info["postgresql_server"]).startswith("unavail"):
             print(f"\n== {database}: skipped, server {info['postgresql_server']} ==")
             continue
@@ -139,13 +160,23 @@ def main(argv: list[str] | None = None) -> int:
             outcome["attempt"] = attempt
             outcomes.append(outcome)
 
+    engine: dict[str, Any] | None = None
+    if args.engine:
+        engine, engine_failed = run_engine_bench()
+        failed |= engine_failed
+
     print("\n== summary ==")
     for outcome in outcomes:
         print(f"\n[{outcome['database']} run {outcome['attempt']}]")
         print(outcome["table"])
+    if engine is not None:
+        print("\n[embedded engine]")
+        print(engine["table"])
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"machine": info, "results": outcomes}, indent=2, default=str)
+            json.dumps(
+                {"machine": info, "results": outcomes, "engine": engine}, indent=2, default=str
+            )
         )
     return 1 if failed else 0
 

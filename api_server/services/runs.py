@@ -355,6 +355,7 @@ class RunService:
             for task_id, row in store.get_task_rows(session, {e.task_id for e in events}).items()
         }
         inserts: builtins.list[dict[str, Any]] = []
+        pending_inserts: dict[str, dict[str, Any]] = {}
         history: builtins.list[dict[str, Any]] = []
         changed = False
         for event in events:
@@ -375,6 +376,7 @@ class RunService:
                     **details,
                 }
                 inserts.append(values)
+                pending_inserts[event.task_id] = values
                 rows[event.task_id] = _TaskView(run_id, event.state, generation, values)
                 history.append(_history(event))
                 changed = True
@@ -397,7 +399,11 @@ class RunService:
                 values = {"state": event.state, **details}
             else:
                 continue
-            store.update_task(session, event.task_id, values)
+            pending = pending_inserts.get(event.task_id)
+            if pending is not None:
+                pending.update(values)  # inserted by this same event: not written yet
+            else:
+                store.update_task(session, event.task_id, values)
             if values.get("state", row.state) != row.state or generation > row.generation:
                 history.append(_history(event))
             rows[event.task_id] = _TaskView(

@@ -210,6 +210,10 @@ class EmbeddedEngine:
             return
         started = self.clock()
         try:
+            outcome = self.runner.cached(job, started=started)
+            if outcome is not None:
+                self._commands.put(("done", (job.run_id, job.generation, job.node_id, outcome)))
+                return
             self.sink.report(
                 RunStatusEvent(
                     run_id=job.run_id,

@@ -147,6 +147,7 @@ class Node:
     items: list[Any] = field(default_factory=list)
     parallelism: int = 0
     exit_task: bool = False
+    upstream_failed: bool = False  # SKIPPED because an upstream task failed
 
     @property
     def done(self) -> bool:
@@ -399,11 +400,17 @@ class RunInterpreter:
             self._end(node, CANCELED, "the run was terminated before this task started")
             return
         if not completed_strategy:
-            bad = [u for u in upstream if u.state in (FAILED, CANCELED)]
+            # A task skipped because its own upstream failed passes the failure on.
+            bad = [
+                u
+                for u in upstream
+                if u.state in (FAILED, CANCELED) or (u.state == SKIPPED and u.upstream_failed)
+            ]
             if bad:
                 if any(u.state == CANCELED for u in bad):
                     self._end(node, CANCELED, "an upstream task was cancelled")
                 else:
+                    node.upstream_failed = True
                     self._end(node, SKIPPED, f"upstream task {bad[0].display_name!r} failed")
                 return
         try:

@@ -125,29 +125,37 @@ class JobRunner:
 
     # --- one job ------------------------------------------------------------------------
 
+    def cached(self, job: Job, *, started: datetime) -> JobOutcome | None:
+        """The job's outcome from the cache, or None when it must run. A hit never starts
+        a process, so the engine reports it without a RUNNING state."""
+        if self.cache is None or not job.caching:
+            return None
+        key = self.cache.key(job)
+        hit = self.cache.lookup(key)
+        if hit is None:
+            return None
+        detail = {"cached": True, "cache_key": key, "cached_from": hit.get("origin")}
+        outcome = JobOutcome(
+            state=SUCCEEDED,
+            outputs=hit.get("outputs") or {},
+            executor_detail=detail,
+            start_time=started,
+            end_time=self.clock(),
+        )
+        return self._with_lineage(job, outcome)
+
     def run(
         self, job: Job, *, started: datetime, report: Callable[[dict[str, Any]], None]
     ) -> JobOutcome:
+        """Execute the job's process (after a cache miss), with its retries."""
         root = job.context.pipeline_root or self.default_pipeline_root
         task_dir = self._task_dir(job)
         detail: dict[str, Any] = {"attempts": []}
-        key = ""
-        if self.cache is not None and job.caching:
-            key = self.cache.key(job)
-            hit = self.cache.lookup(key)
-            if hit is not None:
-                detail.update({"cached": True, "cache_key": key, "cached_from": hit.get("origin")})
-                outcome = JobOutcome(
-                    state=SUCCEEDED,
-                    outputs=hit.get("outputs") or {},
-                    executor_detail=detail,
-                    start_time=started,
-                    end_time=self.clock(),
-                )
-                return self._with_lineage(job, outcome)
+        key = self.cache.key(job) if self.cache is not None and job.caching else ""
+        if key:
             detail["cache_key"] = key
         outcome = self._attempts(job, root, task_dir, detail, started, report)
-        if outcome.state == SUCCEEDED and self.cache is not None and job.caching and key:
+        if outcome.state == SUCCEEDED and self.cache is not None and key:
             try:
                 self.cache.store(key, job, outcome.outputs)
             except Exception:  # a cache write failing must not fail the task
@@ -212,6 +220,7 @@ class JobRunner:
                 self._wakeups.pop(job.node_id, None)
         detail.pop("pid", None)
         detail.pop("pid_start", None)
+        detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
         return JobOutcome(
             state=state,
             outputs=outputs,
@@ -232,8 +241,15 @@ class JobRunner:
         detail: dict[str, Any],
         report: Callable[[dict[str, Any]], None],
     ) -> tuple[str, str | None, dict[str, Any]]:
-        record: dict[str, Any] = {"attempt": number, "start_time": _iso(self.clock())}
+        record: dict[str, Any] = {
+            "attempt": number,
+            "job": f"{job.node_id}-{number}",
+            "start_time": _iso(self.clock()),
+        }
         attempts.append(record)
+        # KFP's PipelineTaskExecutorDetail names: the current job, and those that failed.
+        detail["main_job"] = record["job"]
+        detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
         work = task_dir / f"attempt-{number}"
         if work.exists():
             shutil.rmtree(work)

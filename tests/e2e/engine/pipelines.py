@@ -573,7 +573,8 @@ def square_to_dataset(x: int, out: Output[Dataset]):
 
 @dsl.component
 def make_items(n: int) -> list:
-    return [{"name": f"item-{i}", "weight": i + 1} for i in range(n)]
+    # Not "name": on a loop item, ``item.name`` is the channel's own name, not the field.
+    return [{"label": f"item-{i}", "weight": i + 1} for i in range(n)]
 
 
 @dsl.component
@@ -617,7 +618,7 @@ def loops_pipeline(side_dir: str, n: int = 3, pause: float = 1.0) -> LoopsOut:
         as_data = square_to_dataset(x=x)
     items = make_items(n=n)
     with dsl.ParallelFor(items.output, parallelism=3) as item:
-        weighed = weigh(side_dir=side_dir, name=item.name, weight=item.weight)
+        weighed = weigh(side_dir=side_dir, name=item.label, weight=item.weight)
     squares = total(values=dsl.Collected(squared.output))
     weights = join_sorted(values=dsl.Collected(weighed.output))
     datasets = read_all(datasets=dsl.Collected(as_data.outputs["out"]))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import start_server, stop_server
+from tests.e2e.conftest import engine_env, start_server, stop_server
 from tests.e2e.engine import pipelines as p
 from tests.e2e.engine.support import (
     RUN_TIMEOUT,
@@ -38,7 +38,7 @@ def test_run_resumes_after_the_server_is_killed(tmp_path: Path) -> None:
     counter = side / "counter"
     os.environ["HOME"] = str(tmp_path)  # no kfp context file from the caller's home
 
-    process, server = start_server(data_dir)
+    process, server = start_server(data_dir, extra_env=engine_env())
     try:
         client = kfp.Client(host=server.url)
         # Caching off: only resumption may keep succeeded steps from running again.
@@ -59,7 +59,7 @@ def test_run_resumes_after_the_server_is_killed(tmp_path: Path) -> None:
         raise
     killed_at = lines(counter)
 
-    process, server = start_server(data_dir)
+    process, server = start_server(data_dir, extra_env=engine_env())
     try:
         with httpx.Client(base_url=server.url + API, timeout=30) as api:
             run = wait_for_state(api, run_id, timeout=300)

@@ -280,8 +280,9 @@ class Environments:
             if key in self._ready:
                 return self._ready[key]
             published = self.path_of(key)
-            self.root.mkdir(parents=True, exist_ok=True)
-            with _file_lock(self.root / f"{key}.lock"):
+            locks = self.root / "locks"
+            locks.mkdir(parents=True, exist_ok=True)
+            with _file_lock(locks / f"{key}.lock"):
                 if not published.is_dir():
                     self._build(key, parsed, published)
             self._ready[key] = published

@@ -11,14 +11,10 @@ from kfp import dsl
 from kfp.dsl import Dataset, Input, Output, OutputPath
 
 from api_server.backends.embedded.environments import Environments
-from api_server.backends.embedded.executor_input import (
-    TaskOutputs,
-    build_executor_input,
-    read_executor_output,
-)
+from api_server.backends.embedded.executor_input import TaskOutputs, read_executor_output
 from api_server.backends.embedded.launcher import ProcessLauncher
 from api_server.backends.embedded.placeholders import PipelineContext, resolve_command
-from tests.kfp_specs import compile_pipeline, compiled_task
+from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task, executor_input_for
 
 DATASET = {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}
 
@@ -93,25 +89,14 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _run_task(
-    task: Any,
+    task: CompiledTask,
     work: Path,
     environments: Environments,
     parameters: dict[str, Any],
     input_artifacts: dict[str, list[dict[str, Any]]],
 ) -> tuple[int | None, TaskOutputs, str]:
     """What the engine does for one task attempt, in order."""
-    outputs = task.component.get("outputDefinitions", {})
-    executor_input = build_executor_input(
-        parameters=parameters,
-        input_artifacts=input_artifacts,
-        output_parameters=outputs.get("parameters", {}),
-        output_artifacts={
-            name: {"uri": str(work / "artifacts" / name), "type": definition["artifactType"]}
-            for name, definition in outputs.get("artifacts", {}).items()
-        },
-        output_file=str(work / "executor_output.json"),
-        work_dir=work,
-    )
+    executor_input = executor_input_for(task, work, parameters, input_artifacts)
     prepared = environments.prepare(task.container)
     context = PipelineContext(
         job_name="task-execution", job_id="run-1", task_name=task.name, task_id="t-1",

@@ -364,6 +364,7 @@ class Environments:
         env = dict(self._base_env)
         for leaking in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV"):
             env.pop(leaking, None)
+        started = time.monotonic()
         try:
             completed = subprocess.run(
                 argv,
@@ -382,6 +383,7 @@ class Environments:
             raise EnvironmentSetupError(
                 f"{what} failed (exit {completed.returncode}): {_tail(Path(log.name))}"
             )
+        logger.debug("%s took %.2f s", what, time.monotonic() - started)
 
 
 @contextlib.contextmanager

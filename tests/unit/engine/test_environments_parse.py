@@ -176,6 +176,10 @@ def _preamble(pip_arguments: str) -> list[str]:
             InstallStep(("other", 'pkg[extra]>=1; python_version>"3"'), ("--upgrade", "--pre")),
         ),
         ("-i https://b/simple x", InstallStep(("x",), (), ("--index-url", "https://b/simple"))),
+        (
+            "--no-binary :all: --only-binary=numpy x",
+            InstallStep(("x",), ("--no-binary", ":all:", "--only-binary", "numpy")),
+        ),
     ],
 )
 def test_pip_option_forms(arguments: str, expected: InstallStep) -> None:

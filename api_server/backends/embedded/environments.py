@@ -64,7 +64,7 @@ _INDEX_OPTIONS = {
     "-f": "--find-links",
 }
 # pip flags that change what gets installed; kept in the install step and its hash.
-_INSTALL_FLAGS = {"--no-deps", "--pre", "--upgrade", "-U", "--no-binary", "--only-binary"}
+_INSTALL_FLAGS = {"--no-deps", "--pre", "--upgrade", "-U"}
 _FLAGS_WITH_VALUE = {"--no-binary", "--only-binary"}
 # pip flags about output only; dropped.
 _COSMETIC_FLAGS = {
@@ -229,6 +229,7 @@ class Environments:
         self.root = Path(root)
         self.pip_args = tuple(pip_args)
         self.python = python or sys.executable
+        self._interpreter = os.path.realpath(self.python)
         self.build_timeout = build_timeout
         self._ready: dict[str, Path] = {}
         self._key_locks: dict[str, threading.Lock] = {}
@@ -251,6 +252,7 @@ class Environments:
         """A stable name for the environment ``parsed`` needs."""
         identity = {
             "python": [platform.python_implementation(), platform.python_version(), sys.platform],
+            "interpreter": self._interpreter,
             "pip_args": list(self.pip_args),
             "steps": [
                 [list(step.requirements), list(step.flags), list(step.index_options)]
@@ -280,8 +282,9 @@ class Environments:
             if key in self._ready:
                 return self._ready[key]
             published = self.path_of(key)
-            self.root.mkdir(parents=True, exist_ok=True)
-            with _file_lock(self.root / f"{key}.lock"):
+            locks = self.root / "locks"
+            locks.mkdir(parents=True, exist_ok=True)
+            with _file_lock(locks / f"{key}.lock"):
                 if not published.is_dir():
                     self._build(key, parsed, published)
             self._ready[key] = published
@@ -363,6 +366,7 @@ class Environments:
         env = dict(self._base_env)
         for leaking in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV"):
             env.pop(leaking, None)
+        started = time.monotonic()
         try:
             completed = subprocess.run(
                 argv,
@@ -381,6 +385,7 @@ class Environments:
             raise EnvironmentSetupError(
                 f"{what} failed (exit {completed.returncode}): {_tail(Path(log.name))}"
             )
+        logger.debug("%s took %.2f s", what, time.monotonic() - started)
 
 
 @contextlib.contextmanager

@@ -138,6 +138,8 @@ def read_executor_output(
     declared_parameters: dict[str, Any] = outputs.get("parameters") or {}
     declared_artifacts: dict[str, Any] = outputs.get("artifacts") or {}
     types = _output_parameter_types(component)
+    if component is None and declared_parameters:
+        logger.warning("reading output parameters without their component: typed as strings")
 
     output_path = _local(outputs.get("outputFile") or EXECUTOR_OUTPUT_FILE, work_dir)
     written = _load_executor_output(output_path)

@@ -14,7 +14,7 @@ from api_server.backends.embedded.executor_input import (
     build_executor_input,
     read_executor_output,
 )
-from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task
+from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task, executor_input_for
 
 DATASET = {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}
 MODEL = {"schemaTitle": "system.Model", "schemaVersion": "0.0.1"}
@@ -48,21 +48,15 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> CompiledTask:
 
 
 def _executor_input(task: CompiledTask, work: Path) -> dict[str, Any]:
-    outputs = task.component["outputDefinitions"]
-    return build_executor_input(
-        parameters={"unused": None, "label": "x", "n": 3},
-        input_artifacts={
+    return executor_input_for(
+        task,
+        work,
+        {"unused": None, "label": "x", "n": 3},
+        {
             "data": [
                 {"name": "data", "uri": "/data/in.csv", "metadata": {"rows": 2}, "type": DATASET}
             ]
         },
-        output_parameters=outputs["parameters"],
-        output_artifacts={
-            name: {"uri": str(work / "artifacts" / name), "type": spec["artifactType"]}
-            for name, spec in outputs["artifacts"].items()
-        },
-        output_file=str(work / "executor_output.json"),
-        work_dir=work,
     )
 
 

@@ -8,7 +8,6 @@ import pytest
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output, OutputPath
 
-from api_server.backends.embedded.executor_input import build_executor_input
 from api_server.backends.embedded.placeholders import (
     PipelineContext,
     PlaceholderError,
@@ -17,7 +16,7 @@ from api_server.backends.embedded.placeholders import (
     resolve_command,
     resolve_executor_input,
 )
-from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task
+from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task, executor_input_for
 
 DATASET = {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}
 CONTEXT = PipelineContext(
@@ -135,18 +134,7 @@ def _resolve(
     parameters: dict[str, Any],
     input_artifacts: dict[str, list[dict[str, Any]]] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    outputs = task.component.get("outputDefinitions", {})
-    executor_input = build_executor_input(
-        parameters=parameters,
-        input_artifacts=input_artifacts or {},
-        output_parameters=outputs.get("parameters", {}),
-        output_artifacts={
-            name: {"uri": str(work / "out" / name), "type": definition["artifactType"]}
-            for name, definition in outputs.get("artifacts", {}).items()
-        },
-        output_file=str(work / "executor_output.json"),
-        work_dir=work,
-    )
+    executor_input = executor_input_for(task, work, parameters, input_artifacts)
     return resolve_command(task.container, executor_input, task.component, pipeline=CONTEXT), (
         executor_input
     )
@@ -210,7 +198,7 @@ def test_artifact_paths_uris_metadata_and_output_files(
     argv, executor_input = _resolve(
         compiled_task(spec, "artifacts"), tmp_path, {}, _dataset(uri, rows=2)
     )
-    model = str(tmp_path / "out" / "model")
+    model = str(tmp_path / "artifacts" / "model")
     assert argv == [
         "sh",
         "-c",

@@ -6,14 +6,17 @@ Threads
   a run (submit, a job finished, terminate, retry) is a command on its queue, so the
   interpreters need no locks and events of one run are applied in order.
 * A **worker pool** (``engine_parallelism`` threads) runs jobs: cache look-up, the task
-  process, outputs. A worker reports the task RUNNING before it starts the process and hands
-  the outcome back to the control thread, which reports it before acting on it.
+  process, outputs. A worker tells the control thread when the process started and hands it
+  the outcome, which is recorded before anything downstream starts.
+* The control thread applies every command waiting on its queue, then writes the resulting
+  transitions in one transaction per run: a fan-out of many short tasks is recorded in
+  groups instead of a transaction per transition.
 
 Durability: every transition is reported (and committed) before the engine acts on it. After
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
 run is rebuilt by its interpreter, which restores the executor tasks that had succeeded and
 runs everything else again. Processes left behind by the crashed server are killed first
-(their pid and start time are recorded with the task).
+(each running task keeps a pid file beside its log).
 """
 
 from __future__ import annotations
@@ -27,14 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api_server.backends.base import (
-    RunStatusEvent,
-    StatusSink,
-    SubmittedRun,
-    TaskStatusEvent,
-)
+from api_server.backends.base import RunStatusEvent, StatusSink, SubmittedRun
 
-from .interpreter import RUNNING, Job, JobOutcome, RunInterpreter, Step
+from .interpreter import Job, JobOutcome, RunInterpreter, Step
 from .runner import JobRunner
 
 logger = logging.getLogger(__name__)
@@ -106,42 +104,60 @@ class EmbeddedEngine:
     # --- control thread -----------------------------------------------------------------
 
     def _control_loop(self) -> None:
-        handlers: dict[str, Callable[[Any], None]] = {
+        """Take every command that is waiting, apply them, then write what they changed in
+        one report per run: under load, transitions are committed in groups."""
+        handlers: dict[str, Callable[[Any, _Batch], None]] = {
             "resume": self._on_resume,
             "submit": self._on_submit,
+            "started": self._on_started,
             "done": self._on_done,
             "terminate": self._on_terminate,
         }
         while True:
-            command, payload = self._commands.get()
-            if command == "stop":
-                return
+            commands = [self._commands.get()]
+            while len(commands) < _MAX_BATCH:
+                try:
+                    commands.append(self._commands.get_nowait())
+                except queue.Empty:
+                    break
+            batch = _Batch()
+            for command, payload in commands:
+                if command == "stop":
+                    self._flush(batch)
+                    return
+                try:
+                    handlers[command](payload, batch)
+                except Exception:  # keep the engine alive; the run resumes on restart
+                    logger.exception("engine command failed", extra={"command": command})
             try:
-                handlers[command](payload)
-            except Exception:  # keep the engine alive; the run is retried on restart
-                logger.exception("engine command failed", extra={"command": command})
+                self._flush(batch)
+            except Exception:
+                logger.exception("engine could not record a batch of transitions")
 
     @property
     def sink(self) -> StatusSink:
         assert self._sink is not None, "the engine was not started"
         return self._sink
 
-    def _on_resume(self, _: None) -> None:
+    def _on_resume(self, _: None, batch: _Batch) -> None:
         runs = self.sink.unfinished_runs()
         if runs:
             logger.info("resuming unfinished runs", extra={"runs": len(runs)})
         for run in runs:
-            self._on_submit(run, resuming=True)
+            self._start_run(run, batch, resuming=True)
 
-    def _on_submit(self, run: SubmittedRun, *, resuming: bool = False) -> None:
+    def _on_submit(self, run: SubmittedRun, batch: _Batch) -> None:
+        self._start_run(run, batch, resuming=False)
+
+    def _start_run(self, run: SubmittedRun, batch: _Batch, *, resuming: bool) -> None:
         current = self._runs.get(run.run_id)
         if current is not None and current.run.generation >= run.generation:
             return  # submitted twice: already running
         if current is not None:
-            self._apply(current, current.cancel())
-        restored = self.sink.reported_tasks(run.run_id)
+            batch.add(current, current.cancel())
         if resuming:
-            self.runner.reap_orphans(restored)
+            self.runner.reap_orphans(run.run_id)
+        restored = self.sink.reported_tasks(run.run_id)
         interpreter = RunInterpreter(
             run,
             restored=restored,
@@ -151,57 +167,60 @@ class EmbeddedEngine:
         )
         self._runs[run.run_id] = interpreter
         logger.info(
-            "run started" if not resuming else "run resumed",
+            "run resumed" if resuming else "run started",
             extra={"run_id": run.run_id, "generation": run.generation},
         )
-        self._apply(interpreter, interpreter.start())
+        batch.add(interpreter, interpreter.start())
 
-    def _on_done(self, payload: tuple[str, int, str, JobOutcome]) -> None:
+    def _on_started(self, payload: tuple[str, int, str, datetime], batch: _Batch) -> None:
+        run_id, generation, node_id, when = payload
+        interpreter = self._runs.get(run_id)
+        if interpreter is not None and interpreter.run.generation == generation:
+            batch.add(interpreter, interpreter.job_started(node_id, when))
+
+    def _on_done(self, payload: tuple[str, int, str, JobOutcome], batch: _Batch) -> None:
         run_id, generation, node_id, outcome = payload
         interpreter = self._runs.get(run_id)
-        if interpreter is None or interpreter.run.generation != generation:
-            return
-        self._apply(interpreter, interpreter.job_finished(node_id, outcome))
+        if interpreter is not None and interpreter.run.generation == generation:
+            batch.add(interpreter, interpreter.job_finished(node_id, outcome))
 
-    def _on_terminate(self, run_id: str) -> None:
+    def _on_terminate(self, run_id: str, batch: _Batch) -> None:
         interpreter = self._runs.get(run_id)
         if interpreter is None:
             # Not executing here (finished meanwhile, or never loaded): end it directly.
-            self.sink.report(
-                RunStatusEvent(run_id, self._generation_of(run_id), self.clock(), "CANCELED")
+            generation = next(
+                (r.generation for r in self.sink.unfinished_runs() if r.run_id == run_id), 0
             )
+            self.sink.report(RunStatusEvent(run_id, generation, self.clock(), "CANCELED"))
             return
-        self._apply(interpreter, interpreter.cancel())
+        batch.add(interpreter, interpreter.cancel())
 
-    def _generation_of(self, run_id: str) -> int:
-        for run in self.sink.unfinished_runs():
-            if run.run_id == run_id:
-                return run.generation
-        return 0
-
-    def _apply(self, interpreter: RunInterpreter, step: Step) -> None:
-        run = interpreter.run
-        if step.tasks or step.run_state:
-            self.sink.report(
-                RunStatusEvent(
-                    run_id=run.run_id,
-                    generation=run.generation,
-                    update_time=self.clock(),
-                    state=step.run_state,
-                    error=step.run_error,
-                    tasks=step.tasks,
+    def _flush(self, batch: _Batch) -> None:
+        """Record every run's transitions (one transaction each), then act on them."""
+        for interpreter, step in batch.steps.values():
+            run = interpreter.run
+            if step.tasks or step.run_state:
+                self.sink.report(
+                    RunStatusEvent(
+                        run_id=run.run_id,
+                        generation=run.generation,
+                        update_time=self.clock(),
+                        state=step.run_state,
+                        error=step.run_error,
+                        tasks=step.tasks,
+                    )
                 )
-            )
-        for node_id in step.kill:
-            self.runner.kill(node_id)
-        for job in step.jobs:
-            self._pool.submit(self._work, job)
-        if interpreter.finished:
-            self._runs.pop(run.run_id, None)
-            logger.info(
-                "run finished",
-                extra={"run_id": run.run_id, "state": step.run_state or ""},
-            )
+        for interpreter, step in batch.steps.values():
+            for node_id in step.kill:
+                self.runner.kill(node_id)
+            for job in step.jobs:
+                self._pool.submit(self._work, job)
+            run = interpreter.run
+            if interpreter.finished and self._runs.get(run.run_id) is interpreter:
+                del self._runs[run.run_id]
+                logger.info(
+                    "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
+                )
 
     # --- workers ------------------------------------------------------------------------
 
@@ -209,28 +228,15 @@ class EmbeddedEngine:
         if self._stopping.is_set():
             return
         started = self.clock()
+        key = (job.run_id, job.generation, job.node_id)
         try:
             outcome = self.runner.cached(job, started=started)
-            if outcome is not None:
-                self._commands.put(("done", (job.run_id, job.generation, job.node_id, outcome)))
-                return
-            self.sink.report(
-                RunStatusEvent(
-                    run_id=job.run_id,
-                    generation=job.generation,
-                    update_time=started,
-                    tasks=[
-                        TaskStatusEvent(
-                            task_id=job.node_id,
-                            state=RUNNING,
-                            update_time=started,
-                            display_name=job.display_name,
-                            start_time=started,
-                        )
-                    ],
+            if outcome is None:
+                outcome = self.runner.run(
+                    job,
+                    started=started,
+                    on_start=lambda: self._commands.put(("started", (*key, started))),
                 )
-            )
-            outcome = self.runner.run(job, started=started, report=self._report_detail(job))
         except Exception as exc:  # a bug or an unreachable database: fail the task, loudly
             logger.exception("task execution failed", extra={"run_id": job.run_id})
             outcome = JobOutcome(
@@ -241,28 +247,30 @@ class EmbeddedEngine:
             )
         if self._stopping.is_set():
             return  # shutting down: the task runs again after restart
-        self._commands.put(("done", (job.run_id, job.generation, job.node_id, outcome)))
+        self._commands.put(("done", (*key, outcome)))
 
-    def _report_detail(self, job: Job) -> Callable[[dict[str, Any]], None]:
-        """Lets the runner record facts mid-task (process id, attempt) before acting."""
 
-        def report(detail: dict[str, Any]) -> None:
-            now = self.clock()
-            self.sink.report(
-                RunStatusEvent(
-                    run_id=job.run_id,
-                    generation=job.generation,
-                    update_time=now,
-                    tasks=[
-                        TaskStatusEvent(
-                            task_id=job.node_id,
-                            state=RUNNING,
-                            update_time=now,
-                            display_name=job.display_name,
-                            executor_detail=detail,
-                        )
-                    ],
-                )
-            )
+# Commands applied before their transitions are written in one go.
+_MAX_BATCH = 1000
 
-        return report
+
+class _Batch:
+    """Steps of one control-loop round, merged per run in the order they happened."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, tuple[RunInterpreter, Step]] = {}
+
+    def add(self, interpreter: RunInterpreter, step: Step) -> None:
+        run_id = interpreter.run.run_id
+        current = self.steps.get(run_id)
+        if current is None or current[0] is not interpreter:
+            if current is not None:
+                self.steps[f"{run_id}#{id(current[0])}"] = current
+            self.steps[run_id] = (interpreter, step)
+            return
+        merged = current[1]
+        merged.tasks.extend(step.tasks)
+        merged.jobs.extend(step.jobs)
+        merged.kill.extend(step.kill)
+        if step.run_state:
+            merged.run_state, merged.run_error = step.run_state, step.run_error

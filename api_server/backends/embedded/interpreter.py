@@ -209,6 +209,15 @@ class RunInterpreter:
         self._open_scope(root)
         return self._flush()
 
+    def job_started(self, node_id_: str, when: datetime) -> Step:
+        """A job's process started (a cache hit never starts one)."""
+        node = self.nodes.get(node_id_)
+        if node is not None and not node.done and node.state != RUNNING:
+            node.state = RUNNING
+            node.start_time = when
+            self._event(node)
+        return self._flush()
+
     def job_finished(self, node_id_: str, outcome: JobOutcome) -> Step:
         node = self.nodes.get(node_id_)
         if node is None or node.done:

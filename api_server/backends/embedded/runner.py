@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from api_server.backends.base import RestoredTask
-
 from .artifact_store import ArtifactStore
 from .environments import Environments
 from .executor_input import ExecutorOutputError, build_executor_input, read_executor_output
@@ -30,6 +28,7 @@ from .placeholders import PlaceholderError, resolve_command
 
 logger = logging.getLogger(__name__)
 
+_PID_FILE = "task.pid"
 # A failed task's error message is the last line of its log (a Python component's
 # exception), cut to this length.
 _ERROR_MAX_CHARS = 1000
@@ -109,19 +108,23 @@ class JobRunner:
         for node_id in ids:
             self.kill(node_id)
 
-    def reap_orphans(self, tasks: Mapping[str, RestoredTask]) -> None:
-        """Kill processes a crashed server left running for tasks it will run again."""
-        for restored in tasks.values():
-            if restored.state != "RUNNING":
+    def reap_orphans(self, run_id: str) -> None:
+        """Kill task processes a crashed server left running for this run (their pid
+        files remain; the start time guards against a reused pid)."""
+        for pid_file in (self.config.work_dir / run_id).rglob(_PID_FILE):
+            try:
+                pid_text, start_text = pid_file.read_text().split()
+                pid = int(pid_text)
+            except (OSError, ValueError):
                 continue
-            detail = restored.executor_detail or {}
-            pid, started = detail.get("pid"), detail.get("pid_start")
-            if isinstance(pid, int) and pid > 1 and _process_start(pid) == started:
+            if pid > 1 and str(_process_start(pid)) == start_text:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
                     logger.info(
-                        "killed a task process left by a previous server", extra={"pid": pid}
+                        "killed a task process left by a previous server",
+                        extra={"pid": pid, "run_id": run_id},
                     )
+            pid_file.unlink(missing_ok=True)
 
     # --- one job ------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class JobRunner:
         return self._with_lineage(job, outcome)
 
     def run(
-        self, job: Job, *, started: datetime, report: Callable[[dict[str, Any]], None]
+        self, job: Job, *, started: datetime, on_start: Callable[[], None] = lambda: None
     ) -> JobOutcome:
         """Execute the job's process (after a cache miss), with its retries."""
         root = job.context.pipeline_root or self.default_pipeline_root
@@ -154,7 +157,7 @@ class JobRunner:
         key = self.cache.key(job) if self.cache is not None and job.caching else ""
         if key:
             detail["cache_key"] = key
-        outcome = self._attempts(job, root, task_dir, detail, started, report)
+        outcome = self._attempts(job, root, task_dir, detail, started, on_start)
         if outcome.state == SUCCEEDED and self.cache is not None and key:
             try:
                 self.cache.store(key, job, outcome.outputs)
@@ -190,7 +193,7 @@ class JobRunner:
         task_dir: Path,
         detail: dict[str, Any],
         started: datetime,
-        report: Callable[[dict[str, Any]], None],
+        on_start: Callable[[], None],
     ) -> JobOutcome:
         log_path = task_dir / "task.log"
         detail["log"] = str(log_path)
@@ -210,7 +213,7 @@ class JobRunner:
                     state, error = CANCELED, "the run was terminated"
                     break
                 state, error, outputs = self._attempt(
-                    job, root, task_dir, number, log_path, attempts, detail, report
+                    job, root, task_dir, number, log_path, attempts, detail, on_start
                 )
                 if state != FAILED:
                     break
@@ -218,8 +221,6 @@ class JobRunner:
             with self._lock:
                 self._cancelled.discard(job.node_id)
                 self._wakeups.pop(job.node_id, None)
-        detail.pop("pid", None)
-        detail.pop("pid_start", None)
         detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
         return JobOutcome(
             state=state,
@@ -239,7 +240,7 @@ class JobRunner:
         log_path: Path,
         attempts: list[dict[str, Any]],
         detail: dict[str, Any],
-        report: Callable[[dict[str, Any]], None],
+        on_start: Callable[[], None],
     ) -> tuple[str, str | None, dict[str, Any]]:
         record: dict[str, Any] = {
             "attempt": number,
@@ -262,8 +263,11 @@ class JobRunner:
         with self._lock:
             self._processes[job.node_id] = process
         record["pid"] = process.pid
-        detail.update(pid=process.pid, pid_start=_process_start(process.pid))
-        report(dict(detail))
+        # Kept beside the task, not in the database: after a crash, the next server kills
+        # what is still running (see reap_orphans). One file write, no transaction.
+        pid_file = task_dir / _PID_FILE
+        pid_file.write_text(f"{process.pid} {_process_start(process.pid)}")
+        on_start()
         timeout = self._timeout(job)
         try:
             code = process.wait(timeout)
@@ -274,6 +278,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._processes.pop(job.node_id, None)
+            pid_file.unlink(missing_ok=True)
         record.update(end_time=_iso(self.clock()), exit_code=code)
         if self._is_cancelled(job.node_id):
             return CANCELED, "the run was terminated", {}
@@ -320,8 +325,12 @@ class JobRunner:
         for variable in job.container.get("env") or []:
             if isinstance(variable, Mapping) and variable.get("name"):
                 env[str(variable["name"])] = str(variable.get("value", ""))
+        tmp = work / "tmp"
+        tmp.mkdir(exist_ok=True)
         env.update(
             {
+                # Scratch files (kfp's program writes one folder per task) stay with the task.
+                "TMPDIR": str(tmp),
                 "HEADRACE_RUN_ID": job.run_id,
                 "HEADRACE_TASK_ID": job.node_id,
                 "HEADRACE_TASK_ATTEMPT": str(number),

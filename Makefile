@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install test test-fast lint databases bench clean
+.PHONY: run install test test-fast lint databases bench clean protos
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: install databases lint
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
 test-fast: install
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
+
+## Regenerate api_server/grpc_api/generated from the .proto files (commit the result).
+protos: install
+	$(BIN)/python -m api_server.grpc_api.codegen
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -1,0 +1,141 @@
+"""Conversions every servicer shares: timestamps, structs, statuses, list queries.
+
+proto3 has no "unset" for scalars: an empty string or a zero is what an unset field reads
+as, so inputs turn those into None before the service sees them, as REST does for absent
+JSON fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.rpc import status_pb2
+
+from api_server.grpc_api.generated import run_pb2, runtime_config_pb2
+from api_server.services import ListQuery, PipelineSource
+from domain.resources import Status
+
+
+class _ListRequest(Protocol):
+    @property
+    def filter(self) -> str: ...
+    @property
+    def sort_by(self) -> str: ...
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def page_token(self) -> str: ...
+
+
+def list_query(request: _ListRequest) -> ListQuery:
+    """The four list parameters of any List request, parsed and checked by the service."""
+    return ListQuery.from_params(
+        filter=request.filter,
+        sort_by=request.sort_by,
+        page_size=request.page_size,
+        page_token=request.page_token,
+    )
+
+
+def text(value: str) -> str | None:
+    """A proto3 string, None when left at its default."""
+    return value or None
+
+
+# --- out: domain -> message -------------------------------------------------------------
+
+
+def set_time(target: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)
+
+
+def set_struct(target: struct_pb2.Struct, value: Mapping[str, Any] | None) -> None:
+    if value:
+        target.update(value)
+
+
+def set_status(target: status_pb2.Status, value: Status | None) -> None:
+    if value is not None:
+        target.code = value.code
+        target.message = value.message
+
+
+def set_runtime_config(
+    target: runtime_config_pb2.RuntimeConfig, value: Mapping[str, Any] | None
+) -> None:
+    """Always present on a run, as REST always writes ``{"parameters": {}}`` at least."""
+    target.SetInParent()
+    if not value:
+        return
+    for name, parameter in (value.get("parameters") or {}).items():
+        json_format.ParseDict(parameter, target.parameters[name])
+    target.pipeline_root = value.get("pipeline_root") or ""
+
+
+def set_plugins_input(target: Any, value: Mapping[str, Any] | None) -> None:
+    """``map<string, Struct>``: each plugin's input is an object."""
+    for name, entry in (value or {}).items():
+        if isinstance(entry, Mapping):
+            target[name].update(entry)
+
+
+def set_version_reference(
+    target: run_pb2.PipelineVersionReference, pipeline_id: str | None, version_id: str | None
+) -> None:
+    target.pipeline_id = pipeline_id or ""
+    target.pipeline_version_id = version_id or ""
+
+
+# --- in: message -> domain --------------------------------------------------------------
+
+
+def time_of(message: Any, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    stamp: timestamp_pb2.Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def struct_of(message: Any, field: str) -> dict[str, Any] | None:
+    if not message.HasField(field):
+        return None
+    return json_format.MessageToDict(getattr(message, field))
+
+
+def map_of(value: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``map<string, string>`` as a dict, None when empty."""
+    return dict(value) or None
+
+
+def struct_map_of(value: Mapping[str, struct_pb2.Struct]) -> dict[str, Any] | None:
+    return {name: json_format.MessageToDict(entry) for name, entry in value.items()} or None
+
+
+def runtime_config_of(message: Any) -> dict[str, Any] | None:
+    if not message.HasField("runtime_config"):
+        return None
+    config: runtime_config_pb2.RuntimeConfig = message.runtime_config
+    value: dict[str, Any] = {
+        "parameters": {
+            name: json_format.MessageToDict(parameter)
+            for name, parameter in config.parameters.items()
+        }
+    }
+    if config.pipeline_root:
+        value["pipeline_root"] = config.pipeline_root
+    return value
+
+
+def source_of(message: Any) -> PipelineSource:
+    """The ``pipeline_source`` oneof of a run or recurring run."""
+    reference = message.pipeline_version_reference
+    return PipelineSource(
+        pipeline_id=text(reference.pipeline_id),
+        pipeline_version_id=text(reference.pipeline_version_id)
+        or text(message.pipeline_version_id),
+        pipeline_spec=struct_of(message, "pipeline_spec"),
+    )

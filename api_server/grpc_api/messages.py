@@ -93,6 +93,23 @@ def set_version_reference(
 # --- in: message -> domain --------------------------------------------------------------
 
 
+def json_of(message: Any) -> Any:
+    """A Struct or Value as JSON data. Struct numbers are doubles; integral ones become ints,
+    as protojson writes them, so a spec or parameter sent over gRPC is stored exactly as the
+    same JSON sent over REST would be."""
+    return _integral_as_int(json_format.MessageToDict(message))
+
+
+def _integral_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_as_int(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_as_int(item) for item in value]
+    return value
+
+
 def time_of(message: Any, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
@@ -103,7 +120,7 @@ def time_of(message: Any, field: str) -> datetime | None:
 def struct_of(message: Any, field: str) -> dict[str, Any] | None:
     if not message.HasField(field):
         return None
-    return json_format.MessageToDict(getattr(message, field))
+    return json_of(getattr(message, field))
 
 
 def map_of(value: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -112,7 +129,7 @@ def map_of(value: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def struct_map_of(value: Mapping[str, struct_pb2.Struct]) -> dict[str, Any] | None:
-    return {name: json_format.MessageToDict(entry) for name, entry in value.items()} or None
+    return {name: json_of(entry) for name, entry in value.items()} or None
 
 
 def runtime_config_of(message: Any) -> dict[str, Any] | None:
@@ -120,10 +137,7 @@ def runtime_config_of(message: Any) -> dict[str, Any] | None:
         return None
     config: runtime_config_pb2.RuntimeConfig = message.runtime_config
     value: dict[str, Any] = {
-        "parameters": {
-            name: json_format.MessageToDict(parameter)
-            for name, parameter in config.parameters.items()
-        }
+        "parameters": {name: json_of(parameter) for name, parameter in config.parameters.items()}
     }
     if config.pipeline_root:
         value["pipeline_root"] = config.pipeline_root

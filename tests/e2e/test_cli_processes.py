@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .conftest import free_port, wait_healthy
 
@@ -30,6 +32,8 @@ def test_api_server_refuses_a_stale_schema_and_names_the_fix(tmp_path: Path) -> 
             "--data-dir",
             str(tmp_path),
             "--port",
+            "0",
+            "--grpc-port",
             "0",
             "--log-format",
             "text",
@@ -64,6 +68,8 @@ def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
             str(tmp_path),
             "--port",
             str(port),
+            "--grpc-port",
+            "0",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -76,7 +82,7 @@ def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
         process.wait(timeout=10)
 
 
-def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
+def test_serve_on_port_zero_logs_the_ports_it_picked(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -88,6 +94,8 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
                 "--data-dir",
                 str(tmp_path / "d"),
                 "--port",
+                "0",
+                "--grpc-port",
                 "0",
                 "--log-format",
                 "text",
@@ -106,6 +114,13 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
         port = int(match.group(1))
         assert port != 0
         wait_healthy(f"http://127.0.0.1:{port}", process)
+        grpc_match = re.search(r"grpc_port=(\d+)", log.read_text(errors="replace"))
+        assert grpc_match is not None and int(grpc_match.group(1)) != 0, log.read_text()
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_match.group(1)}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -819,3 +819,36 @@ def test_grpc_client_creates_and_lists_with_filters_and_paging(
         experiment_pb2.GetExperimentRequest(experiment_id=world.experiment_id)
     )
     assert experiment.last_run_created_at.ToDatetime() >= run.created_at.ToDatetime()
+
+
+def test_reflection_and_health_cover_every_service(server: RunningServer) -> None:
+    """grpcurl-style discovery: reflection lists the v2beta1 services and resolves their
+    messages; grpc.health.v1 reports each one SERVING."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    package = "kubeflow.pipelines.backend.api.v2beta1"
+    expected = {
+        f"{package}.{name}"
+        for name in (
+            "PipelineService",
+            "ExperimentService",
+            "RunService",
+            "RecurringRunService",
+            "HealthzService",
+            "ReportService",
+        )
+    }
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert expected <= set(database.get_services())
+        pool = DescriptorPool(database)
+        run = pool.FindMessageTypeByName(f"{package}.Run")
+        assert run.fields_by_name["pipeline_version_reference"].number == 18
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in sorted(expected):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, service

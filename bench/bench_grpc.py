@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["list"] = list_phase(clients, server, seeded.experiment_id, args)
         finally:
             clients.close()
-    print(render(args.database, figures, args.target_page))
+    table = render(args.database, figures, args.target_page)
+    print(table)
     print(f"load {figures.get('load_at_start')} -> {figures.get('load_at_end')} (1/5/15 min)")
     for phase in ("get", "list"):
         if phase in figures:
@@ -270,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" steal {f['machine_steal_pct']:.0f}%"
             )
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
+        outcome = {"database": args.database, "table": table, "figures": figures}
+        Path(args.json).write_text(json.dumps(outcome, indent=2, default=str))
     return 0
 
 

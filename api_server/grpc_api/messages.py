@@ -40,6 +40,18 @@ def list_query(request: _ListRequest) -> ListQuery:
     )
 
 
+class _ScopedListRequest(_ListRequest, Protocol):
+    @property
+    def experiment_id(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+
+
+def list_scope(request: _ScopedListRequest) -> dict[str, str | None]:
+    """The experiment and namespace a run or recurring run list is limited to."""
+    return {"experiment_id": text(request.experiment_id), "namespace": text(request.namespace)}
+
+
 def text(value: str) -> str | None:
     """A proto3 string, None when left at its default."""
     return value or None

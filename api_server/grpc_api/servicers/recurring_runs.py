@@ -8,6 +8,7 @@ from api_server.grpc_api.generated import recurring_run_pb2 as pb
 from api_server.grpc_api.generated import recurring_run_pb2_grpc
 from api_server.grpc_api.messages import (
     list_query,
+    list_scope,
     runtime_config_of,
     set_plugins_input,
     set_runtime_config,
@@ -110,11 +111,7 @@ class RecurringRunServicer(recurring_run_pb2_grpc.RecurringRunServiceServicer):
     def ListRecurringRuns(
         self, request: pb.ListRecurringRunsRequest, context: Any
     ) -> pb.ListRecurringRunsResponse:
-        page = self.recurring_runs.list(
-            list_query(request),
-            experiment_id=text(request.experiment_id),
-            namespace=text(request.namespace),
-        )
+        page = self.recurring_runs.list(list_query(request), **list_scope(request))
         return pb.ListRecurringRunsResponse(
             recurringRuns=[recurring_run_message(r) for r in page.items],
             total_size=page.total_size,

@@ -8,6 +8,7 @@ from api_server.grpc_api.generated import run_pb2 as pb
 from api_server.grpc_api.generated import run_pb2_grpc
 from api_server.grpc_api.messages import (
     list_query,
+    list_scope,
     runtime_config_of,
     set_plugins_input,
     set_runtime_config,
@@ -115,11 +116,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         return run_message(self.runs.get(request.run_id))
 
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
-        page = self.runs.list(
-            list_query(request),
-            experiment_id=text(request.experiment_id),
-            namespace=text(request.namespace),
-        )
+        page = self.runs.list(list_query(request), **list_scope(request))
         return pb.ListRunsResponse(
             runs=[run_message(r) for r in page.items],
             total_size=page.total_size,

@@ -785,13 +785,28 @@ def fill_table(report: Report, args: argparse.Namespace) -> None:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_seed_and_server_args(p: argparse.ArgumentParser, pg_database: str) -> None:
+    """The options of ``seeded_server``: which database, how much data, what to keep."""
     p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--runs", type=int, default=100_000, help="runs in the measured experiment")
     p.add_argument("--other-experiments", type=int, default=4)
     p.add_argument("--other-runs", type=int, default=5_000, help="runs per other experiment")
     p.add_argument("--target-page", type=int, default=500)
+    p.add_argument("--log-level", default="INFO", help="server log level (access log is off)")
+    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
+    p.add_argument("--pg-database", default=pg_database)
+    p.add_argument("--data-dir", help="work directory (default: a fresh temp dir, removed)")
+    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a database seeded by an earlier --keep run (implies --keep)",
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_seed_and_server_args(p, "headrace_bench")
     p.add_argument(
         "--phases", default="list,get,create", help="comma list of list,get,create (create+growth)"
     )
@@ -801,16 +816,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-mode", choices=["processes", "threads", "both"], default="processes")
     p.add_argument("--create-seconds", type=float, default=20.0)
     p.add_argument("--create-warmup", type=float, default=2.0)
-    p.add_argument("--log-level", default="INFO", help="server log level (access log is off)")
-    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
-    p.add_argument("--pg-database", default="headrace_bench")
-    p.add_argument("--data-dir", help="work directory (default: a fresh temp dir, removed)")
-    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
-    p.add_argument(
-        "--reuse",
-        action="store_true",
-        help="reuse a database seeded by an earlier --keep run (implies --keep)",
-    )
     p.add_argument("--profile-dir", help="py-spy record the server per phase into this dir")
     p.add_argument(
         "--profile-gil",

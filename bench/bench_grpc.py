@@ -36,9 +36,9 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 
 from bench_api import (  # noqa: E402
     API,
-    DEFAULT_PG_ADMIN,
     Profiler,
     Server,
+    add_seed_and_server_args,
     cpu_meter,
     log,
     seeded_server,
@@ -218,22 +218,12 @@ def render(database: str, figures: dict[str, Any], target_page: int) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    p.add_argument("--runs", type=int, default=100_000, help="runs in the measured experiment")
-    p.add_argument("--other-experiments", type=int, default=4)
-    p.add_argument("--other-runs", type=int, default=5_000, help="runs per other experiment")
-    p.add_argument("--target-page", type=int, default=500)
+    add_seed_and_server_args(p, "headrace_bench_grpc")
     p.add_argument("--phases", default="get,list", help="comma list of get,list")
     p.add_argument("--get-requests", type=int, default=2000, help="timed requests per transport")
     p.add_argument(
         "--list-requests", type=int, default=300, help="timed requests per page and transport"
     )
-    p.add_argument("--log-level", default="INFO", help="server log level (access log is off)")
-    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
-    p.add_argument("--pg-database", default="headrace_bench_grpc")
-    p.add_argument("--data-dir", help="work directory (default: a fresh temp dir, removed)")
-    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
-    p.add_argument("--reuse", action="store_true", help="reuse a database kept by --keep")
     p.add_argument("--profile-dir", type=Path, help="py-spy record the server per phase here")
     p.add_argument("--json", help="also write all figures as JSON to this file")
     args = p.parse_args(argv)

@@ -57,29 +57,46 @@ def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
         env=env,
     )
     assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "headrace",
-            "api-server",
-            "--data-dir",
-            str(tmp_path),
-            "--port",
-            str(port),
-            "--grpc-port",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    port, grpc_port = free_port(), free_port()
+    log = tmp_path / "api-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "headrace",
+                "api-server",
+                "--data-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+                "--grpc-port",
+                str(grpc_port),
+                "--log-format",
+                "text",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
+        assert_grpc_serving(f"127.0.0.1:{grpc_port}")
     finally:
         process.terminate()
         process.wait(timeout=10)
+    # SIGTERM stops both servers gracefully, gRPC first. (uvicorn then re-raises the
+    # signal, so the exit status is -15 either way.)
+    text = log.read_text(errors="replace")
+    assert text.index("gRPC server stopped") < text.index("Application shutdown complete"), text
+
+
+def assert_grpc_serving(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_serve_on_port_zero_logs_the_ports_it_picked(tmp_path: Path) -> None:
@@ -116,11 +133,7 @@ def test_serve_on_port_zero_logs_the_ports_it_picked(tmp_path: Path) -> None:
         wait_healthy(f"http://127.0.0.1:{port}", process)
         grpc_match = re.search(r"grpc_port=(\d+)", log.read_text(errors="replace"))
         assert grpc_match is not None and int(grpc_match.group(1)) != 0, log.read_text()
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_match.group(1)}") as channel:
-            health = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=10
-            )
-        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        assert_grpc_serving(f"127.0.0.1:{grpc_match.group(1)}")
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -78,6 +78,7 @@ def server(
         stop_server(process)
         drop_database(backend, token)
     assert "Traceback" not in running.log(), running.log()[-4000:]
+    assert "gRPC server stopped" in running.log(), running.log()[-4000:]
 
 
 @pytest.fixture(scope="module")

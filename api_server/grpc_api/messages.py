@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
-from api_server.grpc_api.generated import run_pb2, runtime_config_pb2
+from api_server.grpc_api.generated import runtime_config_pb2
 from api_server.services import ListQuery, PipelineSource
 from domain.resources import Status
 
@@ -95,11 +95,20 @@ def set_plugins_input(target: Any, value: Mapping[str, Any] | None) -> None:
             target[name].update(entry)
 
 
-def set_version_reference(
-    target: run_pb2.PipelineVersionReference, pipeline_id: str | None, version_id: str | None
+def set_source(
+    message: Any,
+    pipeline_id: str | None,
+    version_id: str | None,
+    spec: Mapping[str, Any] | None,
 ) -> None:
-    target.pipeline_id = pipeline_id or ""
-    target.pipeline_version_id = version_id or ""
+    """The ``pipeline_source`` oneof of a run or recurring run: the version it was made from,
+    or the inline spec it was given."""
+    if version_id:
+        reference = message.pipeline_version_reference
+        reference.pipeline_id = pipeline_id or ""
+        reference.pipeline_version_id = version_id
+    else:
+        set_struct(message.pipeline_spec, spec)
 
 
 # --- in: message -> domain --------------------------------------------------------------

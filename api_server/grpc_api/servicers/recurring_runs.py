@@ -12,9 +12,8 @@ from api_server.grpc_api.messages import (
     runtime_config_of,
     set_plugins_input,
     set_runtime_config,
-    set_struct,
+    set_source,
     set_time,
-    set_version_reference,
     source_of,
     struct_map_of,
     text,
@@ -39,12 +38,7 @@ def recurring_run_message(r: RecurringRun) -> pb.RecurringRun:
         namespace=r.namespace,
         experiment_id=r.experiment_id,
     )
-    if r.pipeline_version_id:
-        set_version_reference(
-            message.pipeline_version_reference, r.pipeline_id, r.pipeline_version_id
-        )
-    else:
-        set_struct(message.pipeline_spec, r.pipeline_spec)
+    set_source(message, r.pipeline_id, r.pipeline_version_id, r.pipeline_spec)
     set_runtime_config(message.runtime_config, r.runtime_config)
     if r.cron:
         schedule = message.trigger.cron_schedule

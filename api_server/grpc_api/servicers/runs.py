@@ -12,10 +12,9 @@ from api_server.grpc_api.messages import (
     runtime_config_of,
     set_plugins_input,
     set_runtime_config,
+    set_source,
     set_status,
-    set_struct,
     set_time,
-    set_version_reference,
     source_of,
     struct_map_of,
     text,
@@ -74,12 +73,7 @@ def run_message(r: Run) -> pb.Run:
         state=pb.RuntimeState.Value(r.state),
         recurring_run_id=r.recurring_run_id or "",
     )
-    if r.pipeline_version_id:
-        set_version_reference(
-            message.pipeline_version_reference, r.pipeline_id, r.pipeline_version_id
-        )
-    else:
-        set_struct(message.pipeline_spec, r.pipeline_spec)
+    set_source(message, r.pipeline_id, r.pipeline_version_id, r.pipeline_spec)
     set_runtime_config(message.runtime_config, r.runtime_config)
     set_time(message.created_at, r.created_at)
     set_time(message.scheduled_at, r.scheduled_at)

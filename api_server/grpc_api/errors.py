@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, struct_pb2
+from google.protobuf import any_pb2
 from google.rpc import code_pb2, status_pb2
 from sqlalchemy.exc import DBAPIError
 
+from api_server.grpc_api.messages import packed_details
 from api_server.services.errors import database_error, internal_error_message
 from domain.errors import DomainError
 
@@ -49,14 +50,7 @@ def rich_status(code: int, message: str, details: list[Any] | None = None) -> Ri
 
 
 def domain_status(exc: DomainError) -> RichStatus:
-    details = []
-    for detail in exc.details:
-        packed = any_pb2.Any()
-        struct = struct_pb2.Struct()
-        struct.update(detail)
-        packed.Pack(struct)
-        details.append(packed)
-    return rich_status(exc.grpc_code, exc.message, details)
+    return rich_status(exc.grpc_code, exc.message, packed_details(exc.details))
 
 
 def internal_status(method: str, exc: BaseException) -> RichStatus:

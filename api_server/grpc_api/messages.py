@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import any_pb2, json_format, struct_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
 from api_server.grpc_api.generated import runtime_config_pb2
@@ -70,10 +70,23 @@ def set_struct(target: struct_pb2.Struct, value: Mapping[str, Any] | None) -> No
         target.update(value)
 
 
+def packed_details(details: list[dict[str, Any]]) -> list[any_pb2.Any]:
+    """Error details (JSON objects in the domain) as ``google.protobuf.Struct`` in ``Any``."""
+    packed = []
+    for detail in details:
+        struct = struct_pb2.Struct()
+        struct.update(detail)
+        item = any_pb2.Any()
+        item.Pack(struct)
+        packed.append(item)
+    return packed
+
+
 def set_status(target: status_pb2.Status, value: Status | None) -> None:
     if value is not None:
         target.code = value.code
         target.message = value.message
+        target.details.extend(packed_details(value.details))
 
 
 def set_runtime_config(

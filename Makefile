@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 MOTO_VENV ?= .venv-moto
 MOTO_INSTALLED := $(MOTO_VENV)/.installed-moto-5
 
-.PHONY: run install moto test test-fast lint databases bench clean
+.PHONY: run install moto test test-fast lint databases bench clean protos
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ test: install moto databases lint
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
 test-fast: install moto
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
+
+## Regenerate api_server/grpc_api/generated from the .proto files (commit the result).
+protos: install
+	$(BIN)/python -m api_server.grpc_api.codegen
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api_server.backends import PendingBackend, RunBackend
-from api_server.rest.dependencies import Services
+from api_server.grpc_api.server import GrpcServer
 from api_server.rest.errors import install_error_handlers
 from api_server.rest.observability import Metrics, ObservabilityMiddleware
 from api_server.rest.prefix import PrefixAlias
@@ -20,6 +20,7 @@ from api_server.services import (
     RecurringRunService,
     RunService,
     ServiceContext,
+    Services,
 )
 from api_server.services.task_files import ArtifactReader, LocalArtifactReader, TaskFileService
 from api_server.storage import Database, SpecStore, build_engine
@@ -32,6 +33,8 @@ API_PREFIX = "/apis/v2beta1"
 LOG_PREFIX = "/apis/v1alpha1"
 # kfp.Client users sometimes point at an in-cluster style host ending in /pipeline.
 ALTERNATE_PREFIX = "/pipeline"
+# As long as uvicorn gives REST requests in flight (timeout_graceful_shutdown).
+GRPC_GRACE_SECONDS = 5.0
 
 
 def build_database(settings: Settings) -> Database:
@@ -73,15 +76,23 @@ def build_services(
     return Services(db, pipelines, experiments, runs, recurring_runs, task_files)
 
 
-def build_app(settings: Settings, services: Services) -> FastAPI:
-    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics."""
+def build_app(
+    settings: Settings, services: Services, grpc_server: GrpcServer | None = None
+) -> FastAPI:
+    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics.
+    A ``grpc_server`` given here serves and stops with it (gRPC first out, so no call
+    arrives after the backend and database are gone)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.runs.backend.start(services.runs)
+        if grpc_server is not None:
+            grpc_server.start()
         try:
             yield
         finally:
+            if grpc_server is not None:
+                grpc_server.stop(GRPC_GRACE_SECONDS)
             services.runs.backend.stop()
             services.db.dispose()
 

@@ -143,6 +143,7 @@ class Server:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    grpc_target: str = ""
 
     @property
     def pid(self) -> int:
@@ -159,15 +160,16 @@ class Server:
 
 
 def start_server(database_url: str, data_dir: Path, log_level: str) -> Server:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     log_path = data_dir / "server.log"
     env = dict(os.environ, HEADRACE_ACCESS_LOG="false")
     launcher = [str(VENV_BIN / "headrace")]
-    cmd = [*launcher, "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    cmd = [*launcher, "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
+    cmd += ["--data-dir", str(data_dir)]
     cmd += ["--database-url", database_url, "--log-format", "text", "--log-level", log_level]
     with log_path.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path, f"127.0.0.1:{grpc_port}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -591,7 +593,12 @@ def create_phase(
 # --- the whole benchmark ------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+@contextmanager
+def seeded_server(
+    args: argparse.Namespace, figures: dict[str, Any]
+) -> Iterator[tuple[Backend, Server, Any]]:
+    """A seeded database (``--runs`` runs; reused with ``--reuse``) and a ``headrace serve``
+    on it; both are cleaned up on exit unless ``--keep``. Also used by ``bench_grpc.py``."""
     sys.path.insert(0, str(BENCH_DIR))
     from seed import find_seeded, seed
 
@@ -602,8 +609,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         backend = SqliteBackend(workdir)
     else:
         backend = PostgresBackend(args.pg_admin_url, args.pg_database)
-    report = Report(args.database)
-    figures = report.figures
     figures["load_at_start"] = loadavg()
     server: Server | None = None
     try:
@@ -630,6 +635,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"seeded {seeded.runs_total:,} runs in {seeded.seconds:.1f} s; starting server")
         server = start_server(backend.url, workdir, args.log_level)
         figures["server_pid"] = server.pid
+        yield backend, server, seeded
+        figures["load_at_end"] = loadavg()
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            backend.cleanup()
+        # The temp dir holds only the server log for PostgreSQL: keep it only for SQLite.
+        if args.data_dir is None and (not args.keep or args.database == "postgresql"):
+            shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            log(f"kept the database {backend.url}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    report = Report(args.database)
+    figures = report.figures
+    with seeded_server(args, figures) as (backend, server, seeded):
         profile_dir = Path(args.profile_dir) / args.database if args.profile_dir else None
 
         phases = set(args.phases.split(","))
@@ -645,17 +668,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         if "create" in phases:
             create_and_growth(args, backend, server, seeded, figures, profile_dir)
-        figures["load_at_end"] = loadavg()
-    finally:
-        if server is not None:
-            server.stop()
-        if not args.keep:
-            backend.cleanup()
-        # The temp dir holds only the server log for PostgreSQL: keep it only for SQLite.
-        if args.data_dir is None and (not args.keep or args.database == "postgresql"):
-            shutil.rmtree(workdir, ignore_errors=True)
-        if args.keep:
-            log(f"kept the database {backend.url}")
 
     fill_table(report, args)
     return {"database": args.database, "table": report.render(), "figures": figures}
@@ -773,13 +785,28 @@ def fill_table(report: Report, args: argparse.Namespace) -> None:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_seed_and_server_args(p: argparse.ArgumentParser, pg_database: str) -> None:
+    """The options of ``seeded_server``: which database, how much data, what to keep."""
     p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--runs", type=int, default=100_000, help="runs in the measured experiment")
     p.add_argument("--other-experiments", type=int, default=4)
     p.add_argument("--other-runs", type=int, default=5_000, help="runs per other experiment")
     p.add_argument("--target-page", type=int, default=500)
+    p.add_argument("--log-level", default="INFO", help="server log level (access log is off)")
+    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
+    p.add_argument("--pg-database", default=pg_database)
+    p.add_argument("--data-dir", help="work directory (default: a fresh temp dir, removed)")
+    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a database seeded by an earlier --keep run (implies --keep)",
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_seed_and_server_args(p, "headrace_bench")
     p.add_argument(
         "--phases", default="list,get,create", help="comma list of list,get,create (create+growth)"
     )
@@ -789,16 +816,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-mode", choices=["processes", "threads", "both"], default="processes")
     p.add_argument("--create-seconds", type=float, default=20.0)
     p.add_argument("--create-warmup", type=float, default=2.0)
-    p.add_argument("--log-level", default="INFO", help="server log level (access log is off)")
-    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
-    p.add_argument("--pg-database", default="headrace_bench")
-    p.add_argument("--data-dir", help="work directory (default: a fresh temp dir, removed)")
-    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
-    p.add_argument(
-        "--reuse",
-        action="store_true",
-        help="reuse a database seeded by an earlier --keep run (implies --keep)",
-    )
     p.add_argument("--profile-dir", help="py-spy record the server per phase into this dir")
     p.add_argument(
         "--profile-gil",

@@ -10,6 +10,8 @@ non-zero only if a benchmark itself could not run.
     .venv/bin/python bench/run_all.py --databases none --engine   # the engine's figures only
 
 Arguments after ``--`` go to every ``bench/bench_api.py`` invocation unchanged.
+``bench/bench_grpc.py`` (gRPC against REST, same run) follows on each database unless
+``--benches api`` leaves it out.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--engine", action="store_true", help="also run bench/bench_engine.py (embedded engine)"
     )
+    parser.add_argument("--benches", default="api,grpc", help="comma list of api,grpc")
     args = parser.parse_args(argv)
 
     info = machine_info(args.pg_admin_url)
@@ -142,12 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         if database == "postgresql" and str(info["postgresql_server"]).startswith("unavail"):
             print(f"\n== {database}: skipped, server {info['postgresql_server']} ==")
             continue
-        for attempt in range(1, args.repeat + 1):
+        for attempt, bench in (
+            (attempt, bench)
+            for attempt in range(1, args.repeat + 1)
+            for bench in args.benches.split(",")
+        ):
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
                 out = Path(handle.name)
-            cmd = [sys.executable, str(BENCH_DIR / "bench_api.py"), "--database", database]
+            script = BENCH_DIR / f"bench_{bench}.py"
+            cmd = [sys.executable, str(script), "--database", database]
             cmd += ["--runs", str(args.runs), "--pg-admin-url", args.pg_admin_url]
-            cmd += ["--json", str(out), *passthrough]
+            cmd += ["--json", str(out), *(passthrough if bench == "api" else [])]
             print(f"\n== {database} (run {attempt}/{args.repeat}): {' '.join(cmd[1:])}")
             sys.stdout.flush()
             result = subprocess.run(cmd, cwd=REPO)

@@ -73,6 +73,13 @@ class ResourceExhausted(DomainError):
     http_status = 429
 
 
+class Unimplemented(DomainError):
+    """A defined operation this server does not carry out (yet)."""
+
+    grpc_code = 12
+    http_status = 501
+
+
 class Unavailable(DomainError):
     """The database is locked or unreachable; the client may retry."""
 

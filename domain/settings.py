@@ -15,6 +15,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8888, ge=0, le=65535, description="REST + UI port; 0 picks a free port")
+    grpc_port: int = Field(8887, ge=0, le=65535, description="gRPC port; 0 picks a free port")
+    # Threads serving gRPC calls (each call holds one while it runs, as REST handlers do).
+    grpc_max_workers: int = Field(16, ge=1)
     data_dir: Path = Path(".headrace")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file in data_dir"

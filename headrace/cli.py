@@ -33,6 +33,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="REST port (default 8888; 0 picks a free one)")
+    parser.add_argument(
+        "--grpc-port", type=int, help="gRPC port (default 8887; 0 picks a free one)"
+    )
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
 
 
@@ -70,6 +73,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for field in (
         "host",
         "port",
+        "grpc_port",
         "data_dir",
         "database_url",
         "log_level",
@@ -122,6 +126,7 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
 
     import migrations
     from api_server import build_app, build_database, build_services
+    from api_server.grpc_api.server import build_grpc_server
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +146,10 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
         services = build_services(settings, db, backend, reader)
     else:
         services = build_services(settings, db)
-    app = build_app(settings, services)
+    grpc_server = build_grpc_server(
+        services, settings.host, settings.grpc_port, settings.grpc_max_workers
+    )
+    app = build_app(settings, services, grpc_server)
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -152,6 +160,7 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
         extra={
             "url": f"http://{settings.host}:{port}",
             "port": port,
+            "grpc_port": grpc_server.port,
             "database": db.engine.url.render_as_string(hide_password=True),
             "mode": "embedded" if embedded else "api-server",
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,20 +11,8 @@ from api_server.services import (
     PipelineService,
     RecurringRunService,
     RunService,
+    Services,
 )
-from api_server.services.task_files import TaskFileService
-from api_server.storage import Database
-
-
-@dataclass(frozen=True)
-class Services:
-    db: Database
-    pipelines: PipelineService
-    experiments: ExperimentService
-    runs: RunService
-    recurring_runs: RecurringRunService
-    task_files: TaskFileService
-
 
 # The dependencies below are ``async def`` although they do no I/O: FastAPI runs a sync
 # dependency in the thread pool, which would cost a thread hop per dependency per request.

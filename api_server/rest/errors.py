@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api_server.services.errors import database_error, internal_error_message
 from domain.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -60,13 +61,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # Reached only when a driver error escaped the unit of work's translation.
-    if isinstance(exc, IntegrityError):
-        return JSONResponse(
-            error_body(6, "the resource conflicts with an existing one"), status_code=409
-        )
-    if isinstance(exc, OperationalError):
-        return JSONResponse(error_body(14, "the database is unavailable; retry"), status_code=503)
-    return await _internal_error(request, exc)
+    assert isinstance(exc, DBAPIError)
+    translated = database_error(exc)
+    if translated is None:
+        return await _internal_error(request, exc)
+    return await _domain_error(request, translated)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -75,7 +74,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         "unhandled error", exc_info=exc, extra={"request_id": rid, "path": request.url.path}
     )
     return JSONResponse(
-        error_body(13, f"internal error (request id {rid}); see the server log"),
+        error_body(13, internal_error_message(rid)),
         status_code=500,
     )
 

@@ -11,10 +11,6 @@ from api_server.services import ListQuery
 from domain.errors import InvalidArgument
 
 
-def _blank_is_unset(value: str | None) -> str | None:
-    return value if value not in (None, "") else None
-
-
 async def list_query(
     page_token: Annotated[
         str | None, Query(description="opaque token from the previous page")
@@ -29,11 +25,8 @@ async def list_query(
         str | None, Query(description="URL-encoded JSON filter of predicates")
     ] = None,
 ) -> ListQuery:
-    return ListQuery(
-        filter=_blank_is_unset(filter),
-        sort_by=_blank_is_unset(sort_by),
-        page_size=_blank_is_unset(page_size),
-        page_token=_blank_is_unset(page_token),
+    return ListQuery.from_params(
+        filter=filter, sort_by=sort_by, page_size=page_size, page_token=page_token
     )
 
 

@@ -30,6 +30,29 @@ class ListQuery:
     page_size: str | int | None = None
     page_token: str | None = None
 
+    @classmethod
+    def from_params(
+        cls,
+        *,
+        filter: str | None,
+        sort_by: str | None,
+        page_size: str | int | None,
+        page_token: str | None,
+    ) -> ListQuery:
+        """The query as either transport received it. An empty string (``?filter=``, or a
+        proto3 string left at its default) means "not given"; a page size of 0 already
+        means the default page size, so it is passed on as it is."""
+        return cls(
+            filter=_given(filter),
+            sort_by=_given(sort_by),
+            page_size=_given(page_size),
+            page_token=_given(page_token),
+        )
+
+
+def _given(value: str | int | None) -> Any:
+    return None if value == "" else value
+
 
 DEFAULT_SORT = Sort(key="created_at", descending=False)
 

@@ -107,6 +107,16 @@ class Database:
         self.engine = engine
         self.backend = engine.url.get_backend_name()
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # PostgreSQL reads run in autocommit. Under READ COMMITTED each statement sees a
+        # snapshot of its own either way, and a read then costs no BEGIN and ROLLBACK round
+        # trips (0.6 ms of a 1.5 ms get-run on the benchmark VM). Not MySQL: pymysql switches
+        # autocommit with a statement of its own, which costs what it saves.
+        read_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.backend == "postgresql"
+            else engine
+        )
+        self._read_sessions = sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.backend == "sqlite" else None
         )
@@ -117,8 +127,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for queries; rolled back at the end (nothing to commit)."""
-        session = self._sessions()
+        """A session for queries; nothing it does is committed (on PostgreSQL it runs in
+        autocommit, so it must not write)."""
+        session = self._read_sessions()
         try:
             yield session
         except DBAPIError as exc:

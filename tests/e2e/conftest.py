@@ -22,6 +22,7 @@ class RunningServer:
     url: str
     data_dir: Path
     log_path: Path
+    grpc_target: str = ""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -36,7 +37,7 @@ def free_port() -> int:
 def start_server(
     data_dir: Path, *, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], RunningServer]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     # The server's settings come from its flags and extra_env only, never the caller's shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")}
@@ -50,6 +51,8 @@ def start_server(
             "serve",
             "--port",
             str(port),
+            "--grpc-port",
+            str(grpc_port),
             "--data-dir",
             str(data_dir),
             "--log-format",
@@ -59,7 +62,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         env=env,
     )
-    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log_path)
+    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log_path, f"127.0.0.1:{grpc_port}")
     try:
         wait_healthy(server.url, process)
     except RuntimeError as exc:

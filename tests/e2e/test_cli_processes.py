@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .conftest import free_port, wait_healthy
 
@@ -30,6 +32,8 @@ def test_api_server_refuses_a_stale_schema_and_names_the_fix(tmp_path: Path) -> 
             "--data-dir",
             str(tmp_path),
             "--port",
+            "0",
+            "--grpc-port",
             "0",
             "--log-format",
             "text",
@@ -53,30 +57,49 @@ def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
         env=env,
     )
     assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "headrace",
-            "api-server",
-            "--data-dir",
-            str(tmp_path),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    port, grpc_port = free_port(), free_port()
+    log = tmp_path / "api-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "headrace",
+                "api-server",
+                "--data-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+                "--grpc-port",
+                str(grpc_port),
+                "--log-format",
+                "text",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
+        assert_grpc_serving(f"127.0.0.1:{grpc_port}")
     finally:
         process.terminate()
         process.wait(timeout=10)
+    # SIGTERM stops both servers gracefully, gRPC first. (uvicorn then re-raises the
+    # signal, so the exit status is -15 either way.)
+    text = log.read_text(errors="replace")
+    assert text.index("gRPC server stopped") < text.index("Application shutdown complete"), text
 
 
-def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
+def assert_grpc_serving(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_serve_on_port_zero_logs_the_ports_it_picked(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -88,6 +111,8 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
                 "--data-dir",
                 str(tmp_path / "d"),
                 "--port",
+                "0",
+                "--grpc-port",
                 "0",
                 "--log-format",
                 "text",
@@ -106,6 +131,9 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
         port = int(match.group(1))
         assert port != 0
         wait_healthy(f"http://127.0.0.1:{port}", process)
+        grpc_match = re.search(r"grpc_port=(\d+)", log.read_text(errors="replace"))
+        assert grpc_match is not None and int(grpc_match.group(1)) != 0, log.read_text()
+        assert_grpc_serving(f"127.0.0.1:{grpc_match.group(1)}")
     finally:
         process.terminate()
         process.wait(timeout=10)

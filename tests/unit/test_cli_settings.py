@@ -67,3 +67,21 @@ def test_json_log_lines_carry_extra_fields() -> None:
     assert entry["message"] == "run created"
     assert entry["run_id"] == "r1"
     assert "color_message" not in entry
+
+
+@pytest.mark.parametrize("command", ["serve", "api-server"])
+def test_grpc_port_flag_and_environment(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    monkeypatch.delenv("HEADRACE_GRPC_PORT", raising=False)
+    assert settings_from(build_parser().parse_args([command])).grpc_port == 8887
+    monkeypatch.setenv("HEADRACE_GRPC_PORT", "9001")
+    assert settings_from(build_parser().parse_args([command])).grpc_port == 9001
+    args = build_parser().parse_args([command, "--grpc-port", "0"])
+    assert settings_from(args).grpc_port == 0
+
+
+def test_grpc_port_out_of_range_is_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HEADRACE_GRPC_PORT", "70000")
+    assert main(["migrate", "current"]) == 2
+    assert "grpc_port" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from api_server.services import (
     ServiceContext,
 )
 from api_server.storage import Database, SpecStore, build_engine
+from api_server.ui import install_ui
 from domain.settings import Settings
 from domain.version import VERSION
 
@@ -61,7 +62,8 @@ def build_services(settings: Settings, db: Database, backend: RunBackend | None 
 
 
 def build_app(settings: Settings, services: Services) -> FastAPI:
-    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics."""
+    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics,
+    and the web UI at /."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +88,7 @@ def build_app(settings: Settings, services: Services) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     metrics = Metrics()
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+    install_ui(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(PrefixAlias, alias=ALTERNATE_PREFIX, target=API_PREFIX)
     return app

@@ -1,0 +1,126 @@
+"""List pages over the service layer's listings: KFP filters built from form fields, sorts
+limited to indexed fields, and name look-ups for a page's rows in one query each.
+
+Paging is the service's keyset paging: the page token travels in the URL, so "next" costs
+what the first page costs, and the browser's Back button returns to earlier pages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from api_server.services import ListQuery
+from domain.errors import InvalidArgument
+
+from .routing import UiServices
+
+PAGE_SIZES = (20, 50, 100)
+
+
+def predicate(key: str, operation: str, **value: Any) -> dict[str, Any]:
+    return {"key": key, "operation": operation, **value}
+
+
+def filter_json(predicates: list[dict[str, Any]]) -> str | None:
+    return json.dumps({"predicates": predicates}) if predicates else None
+
+
+@dataclass(frozen=True)
+class SortChoice:
+    """A sort the page offers: a sortable field and a direction."""
+
+    key: str
+    descending: bool
+
+    @property
+    def sort_by(self) -> str:
+        return f"{self.key} desc" if self.descending else self.key
+
+
+def parse_sort(raw: str | None, allowed: Iterable[str], default: str) -> SortChoice:
+    """``created_at`` or ``-created_at`` (descending); only fields the page offers."""
+    text = (raw or default).strip()
+    descending = text.startswith("-")
+    key = text.lstrip("-")
+    if key not in set(allowed):
+        raise InvalidArgument(f"sort: cannot sort by {key!r}")
+    return SortChoice(key, descending)
+
+
+def parse_page_size(raw: str | None) -> int:
+    if not raw:
+        return PAGE_SIZES[0]
+    if not raw.isdigit() or int(raw) not in PAGE_SIZES:
+        raise InvalidArgument(f"page_size: choose one of {', '.join(map(str, PAGE_SIZES))}")
+    return int(raw)
+
+
+def parse_local_time(field: str, raw: str | None, tz_offset_minutes: int) -> datetime | None:
+    """A ``datetime-local`` value typed in the browser's zone, as aware UTC.
+
+    ``tz_offset_minutes`` is JavaScript's ``getTimezoneOffset()`` (UTC minus local); the
+    page script sends it with the form, and without script the time is read as UTC.
+    """
+    if not raw:
+        return None
+    try:
+        naive = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: not a date and time: {raw!r}") from exc
+    if naive.tzinfo is not None:
+        return naive.astimezone(UTC)
+    return (naive + timedelta(minutes=tz_offset_minutes)).replace(tzinfo=UTC)
+
+
+def parse_tz(raw: str | None) -> int:
+    if not raw:
+        return 0
+    try:
+        minutes = int(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"tz: not a number of minutes: {raw!r}") from exc
+    if abs(minutes) > 24 * 60:
+        raise InvalidArgument("tz: offset out of range")
+    return minutes
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def url_with(path: str, params: dict[str, Any], **changes: Any) -> str:
+    """``path`` with the current query parameters, some changed (None removes one)."""
+    merged = {**params, **changes}
+    kept = {k: v for k, v in merged.items() if v not in (None, "")}
+    return f"{path}?{urlencode(kept, doseq=True)}" if kept else path
+
+
+def experiment_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
+    """Display names of the given experiments, in one list call."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    query = ListQuery(
+        filter=filter_json([predicate("experiment_id", "IN", string_values={"values": wanted})]),
+        page_size=len(wanted),
+    )
+    page = services.experiments.list(query, namespace=None)
+    return {e.experiment_id: e.display_name for e in page.items}
+
+
+def pipeline_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
+    """Display names of the given pipelines, in one list call."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    query = ListQuery(
+        filter=filter_json([predicate("pipeline_id", "IN", string_values={"values": wanted})]),
+        page_size=len(wanted),
+    )
+    page = services.pipelines.list(query, namespace=None)
+    return {p.pipeline_id: p.display_name for p in page.items}

@@ -124,3 +124,22 @@ def pipeline_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
     )
     page = services.pipelines.list(query, namespace=None)
     return {p.pipeline_id: p.display_name for p in page.items}
+
+
+def paging_links(
+    path: str, params: dict[str, str], next_page_token: str, sort: SortChoice
+) -> dict[str, Any]:
+    """The template's ``next_url``, ``first_url`` and ``sort_url(key)`` for a list page.
+
+    A column's sort link sorts descending first and flips direction when already chosen;
+    changing the sort starts again at page one (a token belongs to one sort)."""
+    base = {k: v for k, v in params.items() if k != "page_token"}
+
+    def sort_url(key: str) -> str:
+        return url_with(path, base, sort=key if sort.key == key and sort.descending else f"-{key}")
+
+    return {
+        "next_url": url_with(path, base, page_token=next_page_token) if next_page_token else None,
+        "first_url": url_with(path, base) if params.get("page_token") else None,
+        "sort_url": sort_url,
+    }

@@ -95,7 +95,6 @@ def runs_list(request: Request) -> Response:
     known_pipelines = {p.pipeline_id: p.display_name for p in pipelines}
     missing = {r.pipeline_id for r in page.items if r.pipeline_id} - known_pipelines.keys()
     pipeline_names = {**known_pipelines, **lists.pipeline_names(services, missing)}
-    base = {k: v for k, v in params.items() if k != "page_token"}
     return pages_of(request).render(
         request,
         "runs_list.html",
@@ -113,13 +112,7 @@ def runs_list(request: Request) -> Response:
         pipelines=pipelines,
         experiment_names=experiment_names,
         pipeline_names=pipeline_names,
-        next_url=lists.url_with("/runs", base, page_token=page.next_page_token)
-        if page.next_page_token
-        else None,
-        first_url=lists.url_with("/runs", base) if params.get("page_token") else None,
-        sort_url=lambda key: lists.url_with(
-            "/runs", base, sort=key if sort.key == key and sort.descending else f"-{key}"
-        ),
+        **lists.paging_links("/runs", params, page.next_page_token, sort),
     )
 
 

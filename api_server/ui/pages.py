@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
-from . import experiments, pipelines, recurring_runs, runs
+from . import compare, experiments, pipelines, recurring_runs, runs
 from .routing import PageRoute, error_page
 
 # Paths owned by the API and the server: unknown ones keep the API's JSON 404 (and a wrong
@@ -33,4 +33,11 @@ def not_found(request: Request, path: str) -> Response:
 
 
 def routers() -> list[APIRouter]:
-    return [runs.router, experiments.router, pipelines.router, recurring_runs.router, fallback]
+    return [
+        runs.router,
+        experiments.router,
+        pipelines.router,
+        recurring_runs.router,
+        compare.router,
+        fallback,
+    ]

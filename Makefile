@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install test test-fast lint databases bench clean
+.PHONY: run install test test-fast lint databases browser bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ databases:
 	  pg_isready -q -h 127.0.0.1 -p 5432 && mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && exit 0; \
 	  sleep 0.5; done; echo "databases did not come up" >&2; exit 1
 
+## Headless Chromium from Debian's packages for the web UI's browser tests (Playwright's own
+## browser download needs the internet).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,7 +42,7 @@ lint: install
 	$(BIN)/lint-imports
 
 ## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
-test: install databases lint
+test: install databases browser lint
 	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).

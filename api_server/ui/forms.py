@@ -92,8 +92,8 @@ def _parse_value(field: FormField, text: str) -> Any:
         return text == "true"
     try:
         value = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"is not valid JSON: {exc.args[0]}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
     if field.parameter_type == "LIST" and not isinstance(value, list):
         raise ValueError("must be a JSON list, e.g. [1, 2]")
     if field.parameter_type == "STRUCT" and not isinstance(value, dict):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api_server.services import ListQuery
-from domain.states import StorageState
 
 from . import lists
 from .routing import PageRoute, pages_of, services_of
@@ -21,27 +20,10 @@ PREVIEW_SIZE = 20
 @router.get("/experiments", name="ui_experiments")
 def experiments_list(request: Request) -> Response:
     params = dict(request.query_params)
-    archived = params.get("archived") == "1"
-    predicates = [
-        lists.predicate(
-            "storage_state",
-            "EQUALS",
-            string_value=(StorageState.ARCHIVED if archived else StorageState.AVAILABLE).value,
-        )
-    ]
-    if params.get("name"):
-        predicates.append(
-            lists.predicate("display_name", "IS_SUBSTRING", string_value=params["name"])
-        )
     sort = lists.parse_sort(params.get("sort"), EXPERIMENT_SORTS, "-created_at")
+    predicates = lists.common_predicates(params, archivable=True)
     page = services_of(request).experiments.list(
-        ListQuery(
-            filter=lists.filter_json(predicates),
-            sort_by=sort.sort_by,
-            page_size=lists.parse_page_size(params.get("page_size")),
-            page_token=params.get("page_token") or None,
-        ),
-        namespace=None,
+        lists.list_query(params, predicates, sort), namespace=None
     )
     return pages_of(request).render(
         request,
@@ -50,7 +32,7 @@ def experiments_list(request: Request) -> Response:
         nav="experiments",
         page=page,
         params=params,
-        archived=archived,
+        archived=lists.is_archive_view(params),
         sort=sort,
         **lists.paging_links("/experiments", params, page.next_page_token, sort),
     )

@@ -8,7 +8,7 @@ what the first page costs, and the browser's Back button returns to earlier page
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from api_server.services import ListQuery
 from domain.errors import InvalidArgument
+from domain.resources import Page
+from domain.states import StorageState
 
 from .routing import UiServices
 
@@ -100,30 +102,30 @@ def url_with(path: str, params: dict[str, Any], **changes: Any) -> str:
     return f"{path}?{urlencode(kept, doseq=True)}" if kept else path
 
 
-def experiment_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
-    """Display names of the given experiments, in one list call."""
+def _names_by_id(
+    list_page: Callable[[ListQuery], Page[Any]], key: str, ids: Iterable[str]
+) -> dict[str, str]:
+    """Display names of the resources with the given ids (``key``), in one list call."""
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
     query = ListQuery(
-        filter=filter_json([predicate("experiment_id", "IN", string_values={"values": wanted})]),
+        filter=filter_json([predicate(key, "IN", string_values={"values": wanted})]),
         page_size=len(wanted),
     )
-    page = services.experiments.list(query, namespace=None)
-    return {e.experiment_id: e.display_name for e in page.items}
+    return {getattr(item, key): item.display_name for item in list_page(query).items}
+
+
+def experiment_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
+    return _names_by_id(
+        lambda query: services.experiments.list(query, namespace=None), "experiment_id", ids
+    )
 
 
 def pipeline_names(services: UiServices, ids: Iterable[str]) -> dict[str, str]:
-    """Display names of the given pipelines, in one list call."""
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return {}
-    query = ListQuery(
-        filter=filter_json([predicate("pipeline_id", "IN", string_values={"values": wanted})]),
-        page_size=len(wanted),
+    return _names_by_id(
+        lambda query: services.pipelines.list(query, namespace=None), "pipeline_id", ids
     )
-    page = services.pipelines.list(query, namespace=None)
-    return {p.pipeline_id: p.display_name for p in page.items}
 
 
 def paging_links(
@@ -143,3 +145,31 @@ def paging_links(
         "first_url": url_with(path, base) if params.get("page_token") else None,
         "sort_url": sort_url,
     }
+
+
+def is_archive_view(params: dict[str, str]) -> bool:
+    return params.get("archived") == "1"
+
+
+def common_predicates(params: dict[str, str], *, archivable: bool) -> list[dict[str, Any]]:
+    """The filters every list form has: the name search and, for resources that can be
+    archived, which side of the archive to show (available unless ``archived=1``)."""
+    predicates = []
+    if archivable:
+        state = StorageState.ARCHIVED if is_archive_view(params) else StorageState.AVAILABLE
+        predicates.append(predicate("storage_state", "EQUALS", string_value=state.value))
+    if params.get("name"):
+        predicates.append(predicate("display_name", "IS_SUBSTRING", string_value=params["name"]))
+    return predicates
+
+
+def list_query(
+    params: dict[str, str], predicates: list[dict[str, Any]], sort: SortChoice
+) -> ListQuery:
+    """The service's list parameters for a list page (page size and token from the URL)."""
+    return ListQuery(
+        filter=filter_json(predicates),
+        sort_by=sort.sort_by,
+        page_size=parse_page_size(params.get("page_size")),
+        page_token=params.get("page_token") or None,
+    )

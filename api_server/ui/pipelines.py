@@ -28,20 +28,10 @@ _PARAMETER_MESSAGE = re.compile(r"^runtime_config\.parameters\[?'([^']+)'\]?:?\s
 @router.get("/pipelines", name="ui_pipelines")
 def pipelines_list(request: Request) -> Response:
     params = dict(request.query_params)
-    predicates = []
-    if params.get("name"):
-        predicates.append(
-            lists.predicate("display_name", "IS_SUBSTRING", string_value=params["name"])
-        )
     sort = lists.parse_sort(params.get("sort"), PIPELINE_SORTS, "-created_at")
+    predicates = lists.common_predicates(params, archivable=False)
     page = services_of(request).pipelines.list(
-        ListQuery(
-            filter=lists.filter_json(predicates),
-            sort_by=sort.sort_by,
-            page_size=lists.parse_page_size(params.get("page_size")),
-            page_token=params.get("page_token") or None,
-        ),
-        namespace=None,
+        lists.list_query(params, predicates, sort), namespace=None
     )
     return pages_of(request).render(
         request,

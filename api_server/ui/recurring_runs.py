@@ -23,21 +23,12 @@ RUNS_SHOWN = 20
 def recurring_runs_list(request: Request) -> Response:
     services = services_of(request)
     params = dict(request.query_params)
-    predicates = []
-    if params.get("name"):
-        predicates.append(
-            lists.predicate("display_name", "IS_SUBSTRING", string_value=params["name"])
-        )
+    predicates = lists.common_predicates(params, archivable=False)
     if params.get("status") in ("ENABLED", "DISABLED"):
         predicates.append(lists.predicate("status", "EQUALS", string_value=params["status"]))
     sort = lists.parse_sort(params.get("sort"), RECURRING_SORTS, "-created_at")
     page = services.recurring_runs.list(
-        ListQuery(
-            filter=lists.filter_json(predicates),
-            sort_by=sort.sort_by,
-            page_size=lists.parse_page_size(params.get("page_size")),
-            page_token=params.get("page_token") or None,
-        ),
+        lists.list_query(params, predicates, sort),
         experiment_id=params.get("experiment_id") or None,
         namespace=None,
     )

@@ -11,7 +11,7 @@ from markdown_it import MarkdownIt
 from api_server.services import ListQuery, run_states
 from domain.errors import InvalidArgument, NotFound
 from domain.resources import Task
-from domain.states import RuntimeState, StorageState
+from domain.states import RuntimeState
 
 from . import artifacts, graph, lists
 from .routing import PageRoute, pages_of, services_of
@@ -30,18 +30,7 @@ def run_filter(params: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, 
     tz = lists.parse_tz(params.get("tz"))
     after = lists.parse_local_time("created_after", params.get("created_after"), tz)
     before = lists.parse_local_time("created_before", params.get("created_before"), tz)
-    archived = params.get("archived") == "1"
-    predicates = [
-        lists.predicate(
-            "storage_state",
-            "EQUALS",
-            string_value=(StorageState.ARCHIVED if archived else StorageState.AVAILABLE).value,
-        )
-    ]
-    if params.get("name"):
-        predicates.append(
-            lists.predicate("display_name", "IS_SUBSTRING", string_value=params["name"])
-        )
+    predicates = lists.common_predicates(params, archivable=True)
     state = params.get("state") or ""
     if state:
         if state not in RUN_STATES:
@@ -60,7 +49,7 @@ def run_filter(params: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, 
         predicates.append(
             lists.predicate("created_at", "LESS_THAN_EQUALS", timestamp_value=lists.rfc3339(before))
         )
-    return predicates, {"archived": archived, "state": state}
+    return predicates, {"archived": lists.is_archive_view(params), "state": state}
 
 
 @router.get("/", name="ui_home")
@@ -75,12 +64,7 @@ def runs_list(request: Request) -> Response:
     predicates, parsed = run_filter(params)
     sort = lists.parse_sort(params.get("sort"), RUN_SORTS, "-created_at")
     page_size = lists.parse_page_size(params.get("page_size"))
-    query = ListQuery(
-        filter=lists.filter_json(predicates),
-        sort_by=sort.sort_by,
-        page_size=page_size,
-        page_token=params.get("page_token") or None,
-    )
+    query = lists.list_query(params, predicates, sort)
     experiment_id = params.get("experiment_id") or None
     page = services.runs.list(query, experiment_id=experiment_id, namespace=None)
     experiments = services.experiments.list(

@@ -49,8 +49,9 @@ test: install databases browser lint
 test-fast: install
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
 
-bench: install
+bench: install browser
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_ui.py
 
 clean:
 	rm -rf $(VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

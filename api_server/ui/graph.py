@@ -31,6 +31,8 @@ MARGIN = 20
 # When several tasks share a node, the first state here that any of them has wins,
 # except that the node is SUCCEEDED/SKIPPED only when all are finished.
 _ACTIVE_ORDER = ("FAILED", "RUNNING", "CANCELING", "PAUSED", "PENDING")
+# A task whose outputs came from the cache; some backends report it as a state of its own.
+CACHED = "CACHED"
 
 
 @dataclass(frozen=True)
@@ -245,8 +247,9 @@ def aggregate_state(states: Sequence[str]) -> str | None:
     for state in _ACTIVE_ORDER:
         if state in present:
             return state
-    if present <= {RuntimeState.SKIPPED.value}:
-        return RuntimeState.SKIPPED.value
+    for only in (RuntimeState.SKIPPED.value, CACHED):
+        if present == {only}:
+            return only
     if RuntimeState.CANCELED.value in present:
         return RuntimeState.CANCELED.value
     return RuntimeState.SUCCEEDED.value
@@ -254,12 +257,15 @@ def aggregate_state(states: Sequence[str]) -> str | None:
 
 def _dag_names(spec: Mapping[str, Any], dag: Mapping[str, Any] | None) -> dict[str, str]:
     """Names a task may carry in ``dag`` (its key or its taskInfo.name) -> its key."""
-    names: dict[str, str] = {}
-    for key, task in ((dag or {}).get("tasks") or {}).items():
-        names[key] = key
-        label = (task.get("taskInfo") or {}).get("name")
-        if label:
-            names.setdefault(str(label), key)
+    tasks = (dag or {}).get("tasks") or {}
+    # Backends report taskInfo.name (what set_display_name sets), so it wins over a key.
+    names = {
+        str(task["taskInfo"]["name"]): key
+        for key, task in tasks.items()
+        if (task.get("taskInfo") or {}).get("name")
+    }
+    for key in tasks:
+        names.setdefault(key, key)
     return names
 
 

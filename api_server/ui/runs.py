@@ -199,18 +199,33 @@ def node_panel(request: Request, run_id: str, node_key: str) -> Response:
         tasks=tasks,
         artifact_views=artifacts.artifact_views,
         cache_status=cache_status,
+        failed_attempts=failed_attempts,
     )
 
 
 def cache_status(task: Task) -> str:
-    """Whether the task's outputs came from the cache, as far as its record says."""
+    """Whether the task's outputs came from the cache, as far as its record says: a CACHED
+    state, a flag in its executor detail, or a finished task that never ran."""
     detail = task.executor_detail or {}
     for key in ("cached", "cache_hit", "from_cache"):
         if key in detail:
             return "used cached outputs" if detail[key] else "executed (cache miss)"
-    if task.state == RuntimeState.SKIPPED.value and task.outputs:
+    history = {entry.state for entry in task.state_history}
+    if task.state == graph.CACHED or (
+        task.state == RuntimeState.SUCCEEDED.value
+        and history
+        and RuntimeState.RUNNING.value not in history
+    ):
         return "used cached outputs"
+    if RuntimeState.RUNNING.value in history:
+        return "executed"
     return "not recorded"
+
+
+def failed_attempts(task: Task) -> list[Any]:
+    """Earlier attempts of a retried task, as the backend lists them."""
+    jobs = (task.executor_detail or {}).get("failed_main_jobs")
+    return list(jobs) if isinstance(jobs, list) else []
 
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")

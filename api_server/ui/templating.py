@@ -28,6 +28,7 @@ _STATE_TONES = {
     RuntimeState.CANCELING.value: "warn",
     RuntimeState.CANCELED.value: "muted",
     RuntimeState.PAUSED.value: "warn",
+    "CACHED": "good",
     "ENABLED": "good",
     "DISABLED": "muted",
     "AVAILABLE": "good",

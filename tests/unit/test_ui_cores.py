@@ -4,6 +4,7 @@ artifact views and the display filters."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 import yaml
 
 from api_server.ui import artifacts, forms, graph, schedule
+from api_server.ui.runs import cache_status, failed_attempts
 from api_server.ui.templating import human_duration, state_badge, timestamp
-from domain.resources import RecurringRun, Task
+from domain.resources import RecurringRun, RuntimeStatus, Task
 
 COMPILED = Path(__file__).resolve().parents[1] / "pipelines" / "compiled"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -240,3 +242,39 @@ def test_display_filters_escape_and_humanise() -> None:
     badge = state_badge("<b>")
     assert "<b>" not in badge and "&lt;b&gt;" in badge
     assert "failed" in state_badge("FAILED") and "state-bad" in state_badge("FAILED")
+
+
+def test_tasks_match_by_display_name_first() -> None:
+    statuses = graph.node_statuses(
+        spec("scalar_params"),
+        [task("a", "Shape all the values", "SUCCEEDED"), task("b", "measure", "RUNNING")],
+    )
+    assert statuses["shape-values"].state == "SUCCEEDED"
+    assert statuses["measure"].state == "RUNNING"
+    assert graph.aggregate_state(["CACHED", "CACHED"]) == "CACHED"
+    assert graph.aggregate_state(["CACHED", "SUCCEEDED"]) == "SUCCEEDED"
+
+
+def history(*states: str) -> list[RuntimeStatus]:
+    return [RuntimeStatus(state, NOW) for state in states]
+
+
+@pytest.mark.parametrize(
+    ("state", "states", "detail", "expected"),
+    [
+        ("SUCCEEDED", ("PENDING", "SUCCEEDED"), None, "used cached outputs"),
+        ("SUCCEEDED", ("PENDING", "RUNNING", "SUCCEEDED"), None, "executed"),
+        ("SUCCEEDED", ("RUNNING", "SUCCEEDED"), {"cache_hit": False}, "executed (cache miss)"),
+        ("CACHED", ("CACHED",), None, "used cached outputs"),
+        ("PENDING", (), None, "not recorded"),
+    ],
+)
+def test_cache_status(state: str, states: tuple[str, ...], detail: Any, expected: str) -> None:
+    record = replace(task("t", "x", state), state_history=history(*states), executor_detail=detail)
+    assert cache_status(record) == expected
+
+
+def test_failed_attempts_of_a_retried_task() -> None:
+    record = replace(task("t", "x", "SUCCEEDED"), executor_detail={"failed_main_jobs": [1, 2]})
+    assert failed_attempts(record) == [1, 2]
+    assert failed_attempts(task("t", "x", "SUCCEEDED")) == []

@@ -10,6 +10,7 @@ not exist yet: the panel must say so instead of failing.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
@@ -24,6 +25,8 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from playwright.sync_api import Page, expect
 
 import migrations
@@ -42,6 +45,29 @@ pytestmark = pytest.mark.e2e
 class InProcessServer:
     url: str
     services: Services
+    # Content for the two engine read routes this test app emulates (see engine_reads).
+    artifacts: dict[tuple[str, str], bytes]
+    logs: dict[str, str]
+
+
+def engine_reads(app: FastAPI, server: dict[str, Any]) -> None:
+    """The engine's two read routes in the shapes its acceptance suite fixes (a log as
+    plain text, 404 while there is none; an artifact as ``{"data": <base64>}``), serving
+    what a test puts in ``server``. The embedded engine serves the real ones; this lets
+    the page's log and preview code run before it lands."""
+
+    @app.get("/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log")
+    def read_log(run_id: str, node_id: str) -> Response:
+        if node_id not in server["logs"]:
+            return JSONResponse({"code": 5, "message": "no log yet", "details": []}, 404)
+        return PlainTextResponse(server["logs"][node_id])
+
+    @app.get("/apis/v2beta1/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read")
+    def read_artifact(run_id: str, node_id: str, name: str) -> Response:
+        content = server["artifacts"].get((node_id, name))
+        if content is None:
+            return JSONResponse({"code": 5, "message": "no such artifact", "details": []}, 404)
+        return JSONResponse({"data": base64.b64encode(content).decode()})
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +76,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
     settings = Settings(data_dir=data_dir, access_log=False)
     migrations.upgrade(settings.effective_database_url)
     services = build_services(settings, build_database(settings))
+    app = build_app(settings, services)
+    content: dict[str, Any] = {"artifacts": {}, "logs": {}}
+    engine_reads(app, content)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(settings, services), host="127.0.0.1", port=port, log_config=None)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -61,7 +88,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
         assert time.monotonic() < deadline, "the in-process server did not start"
         time.sleep(0.05)
     try:
-        yield InProcessServer(f"http://127.0.0.1:{port}", services)
+        yield InProcessServer(
+            f"http://127.0.0.1:{port}", services, content["artifacts"], content["logs"]
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -268,3 +297,68 @@ def test_markdown_is_rendered_with_raw_html_escaped(app_server: InProcessServer)
     assert "<h1>Report</h1>" in html and "<em>ok</em>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert 'href="javascript:' not in html
+
+
+PAGE_HTML = """<!doctype html><html><body><p id="out">waiting</p><script>
+let result;
+try { result = 'leaked ' + parent.document.title; } catch (e) { result = 'blocked'; }
+try { localStorage.setItem('x', '1'); result += ' storage-open'; }
+catch (e) { result += ' storage-blocked'; }
+document.getElementById('out').textContent = result;
+</script></body></html>"""
+
+
+def test_previews_and_log_from_the_engine_read_routes(
+    page: Page, app_server: InProcessServer
+) -> None:
+    services = app_server.services
+    run = services.runs.create(
+        RunInput(display_name="previews", source=PipelineSource(pipeline_spec=loops_spec()))
+    )
+    t0 = run.created_at + timedelta(seconds=1)
+
+    def artifact(name: str, schema: str) -> dict[str, Any]:
+        return {"name": name, "uri": f"/root/{name}", "type": {"schemaTitle": schema}}
+
+    total = task(
+        t0,
+        "total",
+        "RUNNING",
+        0,
+        outputs={
+            "artifacts": {
+                "report": [artifact("report", "system.Markdown")],
+                "page": [artifact("page", "system.HTML")],
+                "table": [artifact("table", "system.Dataset")],
+            }
+        },
+    )
+    services.runs.report_status(RunStatusEvent(run.run_id, 0, t0, state="RUNNING", tasks=[total]))
+    markdown = b"# Weekly report\n\nAll *good*. <script>alert(1)</script>\n"
+    app_server.artifacts[(total.task_id, "report")] = markdown
+    app_server.artifacts[(total.task_id, "page")] = PAGE_HTML.encode()
+    app_server.artifacts[(total.task_id, "table")] = b"name,score\na,1\nb,2\n"
+    app_server.logs[total.task_id] = "step 1\n<b>not bold</b>\n"
+
+    page.goto(f"{app_server.url}/runs/{run.run_id}")
+    page.evaluate("localStorage.setItem('app-secret', 'mine')")
+    node(page, "", "total").click()
+    panel = page.locator("#panel")
+
+    expect(panel.locator("pre.log")).to_have_text("step 1\n<b>not bold</b>\n")
+    report = panel.locator(".artifact").filter(has_text="system.Markdown")
+    expect(report.get_by_role("heading", name="Weekly report")).to_be_visible()
+    expect(report.locator(".markdown")).to_contain_text("<script>alert(1)</script>")
+    assert report.locator(".markdown script").count() == 0
+    expect(report.locator(".artifact-size")).to_have_text(f"{len(markdown)} bytes")
+
+    frame = panel.locator("iframe.html-artifact")
+    expect(frame).to_have_attribute("sandbox", "allow-scripts")
+    # The artifact's script ran, and could reach neither this page nor its storage.
+    expect(page.frame_locator("iframe.html-artifact").locator("#out")).to_have_text(
+        "blocked storage-blocked"
+    )
+
+    table = panel.locator(".artifact").filter(has_text="system.Dataset").locator("table")
+    expect(table.get_by_role("row")).to_have_text(["namescore", "a1", "b2"])
+    assert page.dialogs == []  # type: ignore[attr-defined]

@@ -245,3 +245,18 @@ def test_pages_fit_a_phone_screen(page: Page, server, kfp_client, experiment) ->
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width}px wide at 390px"
         expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def test_a_refused_action_shows_the_api_message(page: Page, server, kfp_client) -> None:
+    exp = kfp_client.create_experiment(unique("archived exp"))
+    run_id = kfp_client.run_pipeline(
+        experiment_id=exp.experiment_id,
+        job_name=unique("archived run"),
+        pipeline_package_path=str(corpus("minimal")),
+    ).run_id
+    kfp_client.archive_experiment(exp.experiment_id)
+    page.goto(f"{server.url}/runs/{run_id}")
+    page.get_by_role("button", name="Restore from archive").click()
+    notice = page.get_by_role("status")
+    expect(notice).to_contain_text("unarchive the experiment first")
+    expect(page.get_by_role("button", name="Restore from archive")).to_be_enabled()

@@ -12,14 +12,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from . import pages
 from .templating import STATIC, Pages
 
 
 def install_ui(app: FastAPI) -> None:
     """Serve the UI at ``/`` and its assets at ``/static`` on ``app``; call after the API
     routers are included, so that the UI's catch-all not-found page comes last."""
-    from . import pages
-
     app.state.ui_pages = Pages()
     app.mount("/static", StaticFiles(directory=STATIC), name="ui_static")
     for router in pages.routers():

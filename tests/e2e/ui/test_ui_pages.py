@@ -260,3 +260,35 @@ def test_a_refused_action_shows_the_api_message(page: Page, server, kfp_client) 
     notice = page.get_by_role("status")
     expect(notice).to_contain_text("unarchive the experiment first")
     expect(page.get_by_role("button", name="Restore from archive")).to_be_enabled()
+
+
+def test_runs_list_filters_by_name_state_and_time(
+    page: Page, server, kfp_client, experiment
+) -> None:
+    tag = unique("filtered")
+    stopped = _run(kfp_client, experiment, f"{tag} stopped", "minimal")
+    _run(kfp_client, experiment, f"{tag} waiting", "minimal")
+    kfp_client.terminate_run(stopped)
+    page.goto(f"{server.url}/runs")
+    page.get_by_role("searchbox", name="Name contains").fill(tag)
+    page.get_by_label("State").select_option("CANCELED")
+    page.get_by_role("button", name="Apply").click()
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"{tag} stopped")
+    expect(rows.first).to_contain_text("canceled")
+
+    page.get_by_label("State").select_option("")
+    page.get_by_label("Created from").fill("2001-01-01T00:00")
+    page.get_by_label("to", exact=True).fill("2001-01-02T00:00")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_text(["No runs match."])
+    page.get_by_label("to", exact=True).fill("")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(2)
+
+
+def test_kfp_client_links_open_the_run_page(page: Page, server, kfp_client, experiment) -> None:
+    run_id = _run(kfp_client, experiment, unique("linked"), "minimal")
+    page.goto(f"{server.url}/#/runs/details/{run_id}")
+    expect(page).to_have_url(f"{server.url}/runs/{run_id}")

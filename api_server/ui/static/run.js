@@ -182,6 +182,10 @@ async function poll() {
       }
       if (status.terminal) {
         root.dataset.active = "false";
+        // A finished run cannot be terminated; the other actions need a reload to appear.
+        for (const button of document.querySelectorAll('button.action[data-url$=":terminate"]')) {
+          button.hidden = true;
+        }
         refreshPanel();
         window.headrace.notify("The run is " + status.state.toLowerCase() + ".", false);
         return;

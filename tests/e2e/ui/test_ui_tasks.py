@@ -248,6 +248,7 @@ def test_graph_follows_the_run_without_a_reload(page: Page, app_server: InProces
     )
     expect(page.locator("#run-state")).to_have_text(re.compile("failed"), timeout=8000)
     expect(page.get_by_role("status")).to_have_text("The run is failed.")
+    expect(page.get_by_role("button", name="Terminate")).to_be_hidden()
     assert page.evaluate("window.notReloaded") is True
 
 

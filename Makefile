@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 MOTO_VENV ?= .venv-moto
 MOTO_INSTALLED := $(MOTO_VENV)/.installed-moto-5
 
-.PHONY: run install moto test test-fast lint databases bench clean protos
+.PHONY: run install moto test test-fast lint databases browser bench clean protos
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ databases:
 	  pg_isready -q -h 127.0.0.1 -p 5432 && mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && exit 0; \
 	  sleep 0.5; done; echo "databases did not come up" >&2; exit 1
 
+## Headless Chromium from Debian's packages for the web UI's browser tests (Playwright's own
+## browser download needs the internet).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,7 +54,7 @@ lint: install
 	$(BIN)/lint-imports
 
 ## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
-test: install moto databases lint
+test: install moto databases browser lint
 	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
@@ -60,8 +65,9 @@ test-fast: install moto
 protos: install
 	$(BIN)/python -m api_server.grpc_api.codegen
 
-bench: install
+bench: install browser
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_ui.py
 
 clean:
 	rm -rf $(VENV) $(MOTO_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

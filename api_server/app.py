@@ -24,6 +24,7 @@ from api_server.services import (
 )
 from api_server.services.task_files import ArtifactReader, LocalArtifactReader, TaskFileService
 from api_server.storage import Database, SpecStore, build_engine
+from api_server.ui import install_ui
 from domain.settings import Settings
 from domain.version import VERSION
 
@@ -79,9 +80,9 @@ def build_services(
 def build_app(
     settings: Settings, services: Services, grpc_server: GrpcServer | None = None
 ) -> FastAPI:
-    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics.
-    A ``grpc_server`` given here serves and stops with it (gRPC first out, so no call
-    arrives after the backend and database are gone)."""
+    """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics,
+    and the web UI at /. A ``grpc_server`` given here serves and stops with it (gRPC first
+    out, so no call arrives after the backend and database are gone)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,6 +113,7 @@ def build_app(
         app.include_router(router, prefix=LOG_PREFIX)
     metrics = Metrics()
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+    install_ui(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(PrefixAlias, alias=ALTERNATE_PREFIX, target=API_PREFIX)
     return app

@@ -195,6 +195,12 @@ class RunService:
                 spec = wire_spec(self.ctx.specs.load(session, run.spec_digest))
         return replace(run, pipeline_spec=spec)
 
+    def pipeline_document(self, run: Run) -> dict[str, Any]:
+        """The spec a run was made from, in its wire shape. Stored by digest, it outlives
+        the pipeline version the run came from."""
+        with self.ctx.db.read() as session:
+            return wire_spec(self.ctx.specs.load(session, run.spec_digest))
+
     def list(
         self, query: ListQuery, *, experiment_id: str | None, namespace: str | None
     ) -> Page[Run]:

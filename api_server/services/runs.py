@@ -7,6 +7,7 @@ import builtins
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -357,11 +358,12 @@ class RunService:
         if not events:
             return False
         rows = {
-            task_id: _TaskView(row.run_id, row.state, row.generation, dict(row._mapping))
+            task_id: _TaskView(row.run_id, row.state, row.generation, row._mapping)
             for task_id, row in store.get_task_rows(session, {e.task_id for e in events}).items()
         }
         inserts: builtins.list[dict[str, Any]] = []
         pending_inserts: dict[str, dict[str, Any]] = {}
+        updates: dict[str, dict[str, Any]] = {}
         history: builtins.list[dict[str, Any]] = []
         changed = False
         for event in events:
@@ -409,14 +411,15 @@ class RunService:
             if pending is not None:
                 pending.update(values)  # inserted by this same event: not written yet
             else:
-                store.update_task(session, event.task_id, values)
+                updates.setdefault(event.task_id, {}).update(values)
             if values.get("state", row.state) != row.state or generation > row.generation:
                 history.append(_history(event))
             rows[event.task_id] = _TaskView(
-                run_id, values.get("state", row.state), generation, {**row.values, **values}
+                run_id, values.get("state", row.state), generation, _Merged(row.values, values)
             )
             changed = True
         store.insert_tasks(session, inserts)
+        store.update_tasks(session, updates)
         store.add_task_histories(session, history)
         return changed
 
@@ -499,7 +502,23 @@ class _TaskView:
     run_id: str
     state: str
     generation: int
-    values: dict[str, Any]
+    values: Mapping[str, Any]
+
+
+class _Merged(Mapping[str, Any]):
+    """A row's values with this event's changes on top, without copying the row."""
+
+    def __init__(self, base: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+        self.base, self.changes = base, changes
+
+    def __getitem__(self, key: str) -> Any:
+        return self.changes[key] if key in self.changes else self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.base, *self.changes})
+
+    def __len__(self) -> int:
+        return len({*self.base, *self.changes})
 
 
 def _history(event: TaskStatusEvent) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -319,8 +321,27 @@ def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(TASKS), values)
 
 
-def update_task(session: Session, task_id: str, values: dict[str, Any]) -> None:
-    session.connection().execute(update(TASKS).where(TASKS.c.task_id == task_id).values(**values))
+def update_tasks(session: Session, updates: dict[str, dict[str, Any]]) -> None:
+    """Apply per-task column updates: one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for task_id, values in updates.items():
+        columns = tuple(sorted(values))
+        groups[columns].append(
+            {"b_task_id": task_id, **{f"b_{name}": values[name] for name in columns}}
+        )
+    connection = session.connection()
+    for columns, parameters in groups.items():
+        connection.execute(_task_update(columns), parameters)
+
+
+@functools.cache
+def _task_update(columns: tuple[str, ...]) -> Any:
+    """A prebuilt UPDATE of these task columns (compiled once, then cached by SQLAlchemy)."""
+    return (
+        update(TASKS)
+        .where(TASKS.c.task_id == bindparam("b_task_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
 
 
 def add_task_histories(session: Session, values: list[dict[str, Any]]) -> None:

@@ -77,11 +77,13 @@ def build_executor_input(
     """
     work_dir = Path(work_dir)
     parameter_dir = work_dir / OUTPUT_PARAMETERS_DIR
-    parameter_dir.mkdir(parents=True, exist_ok=True)
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
 
     outputs_parameters: dict[str, Any] = {}
-    for name in output_parameters:
+    names = list(output_parameters)
+    if names:
+        parameter_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
         _check_file_name("output parameter", name)
         outputs_parameters[name] = {"outputFile": str(parameter_dir / name)}
 

@@ -148,6 +148,7 @@ class Node:
     parallelism: int = 0
     exit_task: bool = False
     upstream_failed: bool = False  # SKIPPED because an upstream task failed
+    done_children: int = 0  # kept by _end, so loops of many items count in O(1)
 
     @property
     def done(self) -> bool:
@@ -277,7 +278,7 @@ class RunInterpreter:
             deps = task.get("dependentTasks") or []
             if all(dep in scope.children and scope.children[dep].done for dep in deps):
                 self._start_task(scope, name, task)
-        if len(scope.children) == len(tasks) and all(c.done for c in scope.children.values()):
+        if len(scope.children) == len(tasks) and scope.done_children == len(tasks):
             self._finish_scope(scope)
 
     def _finish_scope(self, scope: Node) -> None:
@@ -328,7 +329,7 @@ class RunInterpreter:
     # --- loops --------------------------------------------------------------------------
 
     def _advance_loop(self, loop: Node) -> None:
-        active = sum(1 for c in loop.children.values() if not c.done)
+        active = len(loop.children) - loop.done_children
         iterator = loop.task or {}
         item_input = (
             iterator.get("parameterIterator") or iterator.get("artifactIterator") or {}
@@ -352,7 +353,7 @@ class RunInterpreter:
                 continue
             self._open_scope(iteration)
             active += 1
-        if len(loop.children) == len(loop.items) and all(c.done for c in loop.children.values()):
+        if len(loop.children) == len(loop.items) and loop.done_children == len(loop.items):
             self._finish_loop(loop)
 
     def _finish_loop(self, loop: Node) -> None:
@@ -598,6 +599,7 @@ class RunInterpreter:
             node.detail.update(restored.executor_detail or {})
             node.state = SUCCEEDED  # already reported: no new event
             if node.parent is not None:
+                node.parent.done_children += 1
                 self._dirty.append(node.parent)
             return
         label = node.component.get("executorLabel", "")
@@ -732,6 +734,7 @@ class RunInterpreter:
             self._first_error = f"task {node.display_name!r} failed: {error or 'failed'}"
         self._event(node, code=code)
         if node.parent is not None:
+            node.parent.done_children += 1
             self._dirty.append(node.parent)
         elif node is self.root:
             self._finish_run(node, code)

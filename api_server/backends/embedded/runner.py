@@ -325,12 +325,10 @@ class JobRunner:
         for variable in job.container.get("env") or []:
             if isinstance(variable, Mapping) and variable.get("name"):
                 env[str(variable["name"])] = str(variable.get("value", ""))
-        tmp = work / "tmp"
-        tmp.mkdir(exist_ok=True)
         env.update(
             {
                 # Scratch files (kfp's program writes one folder per task) stay with the task.
-                "TMPDIR": str(tmp),
+                "TMPDIR": str(work),
                 "HEADRACE_RUN_ID": job.run_id,
                 "HEADRACE_TASK_ID": job.node_id,
                 "HEADRACE_TASK_ATTEMPT": str(number),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -358,7 +358,7 @@ class RunService:
         if not events:
             return False
         rows = {
-            task_id: _TaskView(row.run_id, row.state, row.generation, row._mapping)
+            task_id: _TaskView(row.run_id, row.state, row.generation, row._mapping)  # type: ignore[arg-type]
             for task_id, row in store.get_task_rows(session, {e.task_id for e in events}).items()
         }
         inserts: builtins.list[dict[str, Any]] = []

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     run_engine: Literal["embedded", "none"] = "embedded"
     engine_parallelism: int = Field(16, ge=1, description="task processes at once, all runs")
     engine_run_parallelism: int = Field(0, ge=0, description="per run; 0 = no own limit")
+    run_timeout_seconds: float | None = Field(
+        None, gt=0, description="a run still going this long after creation fails"
+    )
     task_timeout_seconds: float | None = Field(
         None, gt=0, description="default task timeout; a task's own deadline wins"
     )

@@ -324,3 +324,27 @@ def test_environment_variables_and_pipeline_placeholders(
     assert run.state == "SUCCEEDED", run.error
     assert task(run, "show").outputs == {"parameters": {"out": f"hi|engine test|{run.run_id}"}}
     assert os.environ.get("GREETING") is None
+
+
+def test_a_run_past_its_deadline_fails_and_its_tasks_stop(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    timed = settings.model_copy(update={"run_timeout_seconds": 1.5})
+    backend, reader = build_embedded(timed, db)
+    services = build_services(timed, db, backend, reader)
+    backend.start(services.runs)
+    try:
+        marker = tmp_path / "pids"
+
+        @dsl.pipeline(name="too-slow")
+        def too_slow() -> None:
+            sleeper(seconds=120, marker=str(marker))
+
+        started = time.monotonic()
+        run = finished(services, submit(services, compile_spec(too_slow, tmp_path)), timeout=30)
+        assert run.state == "FAILED"
+        assert run.error is not None and "deadline of 1.5 seconds" in run.error.message
+        assert time.monotonic() - started < 15
+        assert task(run, "sleeper").state == "CANCELED"
+    finally:
+        backend.stop()

@@ -53,5 +53,6 @@ def build_embedded_engine(
             parallelism=settings.engine_parallelism,
             run_parallelism=settings.engine_run_parallelism,
             default_pipeline_root=str(local_root),
+            run_timeout_seconds=settings.run_timeout_seconds,
         ),
     )

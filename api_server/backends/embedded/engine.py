@@ -43,6 +43,7 @@ class EngineConfig:
     parallelism: int = 8
     run_parallelism: int = 0  # 0: only the global limit applies
     default_pipeline_root: str = ""
+    run_timeout_seconds: float | None = None  # a run still going after this fails
 
 
 def _now() -> datetime:
@@ -112,6 +113,7 @@ class EmbeddedEngine:
             "started": self._on_started,
             "done": self._on_done,
             "terminate": self._on_terminate,
+            "deadline": self._on_deadline,
         }
         while True:
             commands = [self._commands.get()]
@@ -171,6 +173,31 @@ class EmbeddedEngine:
             extra={"run_id": run.run_id, "generation": run.generation},
         )
         batch.add(interpreter, interpreter.start())
+        self._arm_deadline(run)
+
+    def _arm_deadline(self, run: SubmittedRun) -> None:
+        """Fail the run if it is still going ``run_timeout_seconds`` after it was created
+        (a resumed run keeps its original deadline)."""
+        limit = self.config.run_timeout_seconds
+        if not limit:
+            return
+        elapsed = (self.clock() - run.created_at).total_seconds()
+        timer = threading.Timer(
+            max(0.0, limit - elapsed),
+            lambda: self._commands.put(("deadline", (run.run_id, run.generation))),
+        )
+        timer.daemon = True
+        timer.start()
+
+    def _on_deadline(self, payload: tuple[str, int], batch: _Batch) -> None:
+        run_id, generation = payload
+        interpreter = self._runs.get(run_id)
+        if interpreter is None or interpreter.run.generation != generation:
+            return
+        limit = self.config.run_timeout_seconds or 0
+        logger.info("run deadline exceeded", extra={"run_id": run_id, "seconds": limit})
+        message = f"the run exceeded its deadline of {limit:g} seconds"
+        batch.add(interpreter, interpreter.cancel(deadline=message))
 
     def _on_started(self, payload: tuple[str, int, str, datetime], batch: _Batch) -> None:
         run_id, generation, node_id, when = payload

@@ -58,7 +58,7 @@ PENDING, RUNNING, SUCCEEDED, SKIPPED, FAILED, CANCELED = (
 TERMINAL = frozenset({SUCCEEDED, SKIPPED, FAILED, CANCELED})
 COMPLETED_STRATEGY = "ALL_UPSTREAM_TASKS_COMPLETED"
 # google.rpc.Code values used in task and run errors.
-CODE_UNKNOWN, CODE_INVALID_ARGUMENT, CODE_CANCELLED = 2, 3, 1
+CODE_UNKNOWN, CODE_INVALID_ARGUMENT, CODE_CANCELLED, CODE_DEADLINE_EXCEEDED = 2, 3, 1, 4
 
 _NODE_NAMESPACE = uuid.UUID("5f0c1c52-6a54-4a8e-9d6c-3f7f3d1e8b21")
 
@@ -186,6 +186,7 @@ class RunInterpreter:
         self.nodes: dict[str, Node] = {}
         self.root: Node | None = None
         self.cancelling = False
+        self.deadline_error: str | None = None
         self.finished = False
         self._running: set[str] = set()
         self._ready: deque[Job] = deque()
@@ -235,11 +236,14 @@ class RunInterpreter:
         self._end(node, outcome.state, outcome.error, when=outcome.end_time)
         return self._flush()
 
-    def cancel(self) -> Step:
-        """Terminate: kill running jobs, cancel everything not started except exit tasks."""
+    def cancel(self, *, deadline: str | None = None) -> Step:
+        """Terminate: kill running jobs, cancel everything not started except exit tasks.
+        With ``deadline`` (the run ran out of time) the run ends FAILED with that message
+        instead of CANCELED."""
         if self.finished or self.cancelling:
             return self._flush()
         self.cancelling = True
+        self.deadline_error = deadline
         self._step.kill.extend(sorted(self._running))
         while self._ready:
             job = self._ready.popleft()
@@ -741,7 +745,10 @@ class RunInterpreter:
 
     def _finish_run(self, root: Node, code: int) -> None:
         self.finished = True
-        if self.cancelling:
+        if self.deadline_error:
+            self._step.run_state = FAILED
+            self._step.run_error = {"code": CODE_DEADLINE_EXCEEDED, "message": self.deadline_error}
+        elif self.cancelling:
             self._step.run_state = CANCELED
             self._step.run_error = {"code": CODE_CANCELLED, "message": "the run was terminated"}
         elif root.state == SUCCEEDED:

@@ -46,7 +46,9 @@ class EngineCache:
             origin["execution_id"] = entry.execution_id
         return {"outputs": entry.outputs, "origin": origin}
 
-    def store(self, key: str, job: Job, outputs: Mapping[str, Any]) -> None:
+    def store(
+        self, key: str, job: Job, outputs: Mapping[str, Any], *, execution_id: str | None
+    ) -> None:
         self.store_.put(
             CacheEntry(
                 key=key,
@@ -54,6 +56,7 @@ class EngineCache:
                 task_id=job.node_id,
                 outputs=dict(outputs),
                 created_at=self.clock(),
+                execution_id=execution_id,
             )
         )
 

@@ -67,7 +67,7 @@ def server(
     """``headrace serve`` on a database of its own: SQLite, or a new PostgreSQL database."""
     backend = request.param
     tmp: Path = tmp_path_factory.mktemp(f"parity-{backend}")
-    env, token = {}, None
+    env, token = {"HEADRACE_RUN_ENGINE": "none"}, None
     if backend != "sqlite":
         url, token = create_database(backend, tmp)
         env["HEADRACE_DATABASE_URL"] = url

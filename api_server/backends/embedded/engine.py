@@ -199,11 +199,13 @@ class EmbeddedEngine:
         message = f"the run exceeded its deadline of {limit:g} seconds"
         batch.add(interpreter, interpreter.cancel(deadline=message))
 
-    def _on_started(self, payload: tuple[str, int, str, datetime], batch: _Batch) -> None:
-        run_id, generation, node_id, when = payload
+    def _on_started(
+        self, payload: tuple[str, int, str, datetime, dict[str, Any]], batch: _Batch
+    ) -> None:
+        run_id, generation, node_id, when, detail = payload
         interpreter = self._runs.get(run_id)
         if interpreter is not None and interpreter.run.generation == generation:
-            batch.add(interpreter, interpreter.job_started(node_id, when))
+            batch.add(interpreter, interpreter.job_started(node_id, when, detail))
 
     def _on_done(self, payload: tuple[str, int, str, JobOutcome], batch: _Batch) -> None:
         run_id, generation, node_id, outcome = payload
@@ -262,7 +264,9 @@ class EmbeddedEngine:
                 outcome = self.runner.run(
                     job,
                     started=started,
-                    on_start=lambda: self._commands.put(("started", (*key, started))),
+                    on_start=lambda detail: self._commands.put(
+                        ("started", (*key, started, detail))
+                    ),
                 )
         except Exception as exc:  # a bug or an unreachable database: fail the task, loudly
             logger.exception("task execution failed", extra={"run_id": job.run_id})

@@ -211,12 +211,17 @@ class RunInterpreter:
         self._open_scope(root)
         return self._flush()
 
-    def job_started(self, node_id_: str, when: datetime) -> Step:
-        """A job's process started (a cache hit never starts one)."""
+    def job_started(
+        self, node_id_: str, when: datetime, detail: Mapping[str, Any] | None = None
+    ) -> Step:
+        """A job's process started (a cache hit never starts one); ``detail`` (its log,
+        its job name) goes into the task's executor detail."""
         node = self.nodes.get(node_id_)
-        if node is not None and not node.done and node.state != RUNNING:
+        if node is not None and not node.done:
+            node.detail.update(detail or {})
+            if node.state != RUNNING:
+                node.start_time = when
             node.state = RUNNING
-            node.start_time = when
             self._event(node)
         return self._flush()
 
@@ -652,14 +657,21 @@ class RunInterpreter:
             context=self._context(node),
         )
         node.detail.update({"image": container.get("image", "")})
-        self._event(node)
         self._ready.append(job)
 
     def _dispatch(self) -> None:
+        """Hand ready jobs to the engine up to the run's parallelism. A job that has to wait
+        is reported PENDING; one that goes at once is first reported when its process
+        starts (RUNNING) or its cache hit returns: one write less per task."""
         while self._ready and (not self.max_parallel or len(self._running) < self.max_parallel):
             job = self._ready.popleft()
             self._running.add(job.node_id)
             self._step.jobs.append(job)
+        for job in self._ready:
+            node = self.nodes[job.node_id]
+            if not node.detail.get("queued"):
+                node.detail["queued"] = True
+                self._event(node)
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -778,6 +790,7 @@ class RunInterpreter:
                 start_time=node.start_time,
                 end_time=node.end_time if node.done else None,
                 error=error,
+                execution_id=_text(node.detail.get("execution_id")),
                 executor_detail=dict(node.detail),
                 inputs=_sections(parameters=node.parameters, artifacts=node.artifacts)
                 if node.kind != "loop"
@@ -792,6 +805,10 @@ class RunInterpreter:
         self._settle()
         step, self._step = self._step, Step()
         return step
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _sections(**sections: Any) -> dict[str, Any] | None:

@@ -45,7 +45,9 @@ class TaskCache(Protocol):
         """The stored outputs and origin of a previous execution with this key."""
         ...
 
-    def store(self, key: str, job: Job, outputs: Mapping[str, Any]) -> None: ...
+    def store(
+        self, key: str, job: Job, outputs: Mapping[str, Any], *, execution_id: str | None
+    ) -> None: ...
 
 
 class LineageSink(Protocol):
@@ -148,7 +150,11 @@ class JobRunner:
         return self._with_lineage(job, outcome)
 
     def run(
-        self, job: Job, *, started: datetime, on_start: Callable[[], None] = lambda: None
+        self,
+        job: Job,
+        *,
+        started: datetime,
+        on_start: Callable[[dict[str, Any]], None] = lambda detail: None,
     ) -> JobOutcome:
         """Execute the job's process (after a cache miss), with its retries."""
         root = job.context.pipeline_root or self.default_pipeline_root
@@ -157,13 +163,22 @@ class JobRunner:
         key = self.cache.key(job) if self.cache is not None and job.caching else ""
         if key:
             detail["cache_key"] = key
-        outcome = self._attempts(job, root, task_dir, detail, started, on_start)
+        outcome = self._with_lineage(
+            job, self._attempts(job, root, task_dir, detail, started, on_start)
+        )
         if outcome.state == SUCCEEDED and self.cache is not None and key:
+            # After lineage: a later hit can then name the execution it reuses.
+            execution_id = (outcome.executor_detail or {}).get("execution_id")
             try:
-                self.cache.store(key, job, outcome.outputs)
+                self.cache.store(
+                    key,
+                    job,
+                    outcome.outputs,
+                    execution_id=str(execution_id) if execution_id is not None else None,
+                )
             except Exception:  # a cache write failing must not fail the task
                 logger.exception("cache write failed", extra={"run_id": job.run_id})
-        return self._with_lineage(job, outcome)
+        return outcome
 
     def _with_lineage(self, job: Job, outcome: JobOutcome) -> JobOutcome:
         if self.lineage is None:
@@ -193,7 +208,7 @@ class JobRunner:
         task_dir: Path,
         detail: dict[str, Any],
         started: datetime,
-        on_start: Callable[[], None],
+        on_start: Callable[[dict[str, Any]], None],
     ) -> JobOutcome:
         log_path = task_dir / "task.log"
         detail["log"] = str(log_path)
@@ -240,7 +255,7 @@ class JobRunner:
         log_path: Path,
         attempts: list[dict[str, Any]],
         detail: dict[str, Any],
-        on_start: Callable[[], None],
+        on_start: Callable[[dict[str, Any]], None],
     ) -> tuple[str, str | None, dict[str, Any]]:
         record: dict[str, Any] = {
             "attempt": number,
@@ -267,7 +282,7 @@ class JobRunner:
         # what is still running (see reap_orphans). One file write, no transaction.
         pid_file = task_dir / _PID_FILE
         pid_file.write_text(f"{process.pid} {_process_start(process.pid)}")
-        on_start()
+        on_start({"log": detail["log"], "main_job": detail["main_job"]})
         timeout = self._timeout(job)
         try:
             code = process.wait(timeout)
@@ -329,6 +344,8 @@ class JobRunner:
             {
                 # Scratch files (kfp's program writes one folder per task) stay with the task.
                 "TMPDIR": str(work),
+                # Python tasks write their output as it comes, so a running task's log shows it.
+                "PYTHONUNBUFFERED": "1",
                 "HEADRACE_RUN_ID": job.run_id,
                 "HEADRACE_TASK_ID": job.node_id,
                 "HEADRACE_TASK_ATTEMPT": str(number),

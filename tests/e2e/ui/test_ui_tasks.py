@@ -10,7 +10,6 @@ not exist yet: the panel must say so instead of failing.
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import time
@@ -25,8 +24,6 @@ import httpx
 import pytest
 import uvicorn
 import yaml
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
 from playwright.sync_api import Page, expect
 
 import migrations
@@ -45,29 +42,8 @@ pytestmark = pytest.mark.e2e
 class InProcessServer:
     url: str
     services: Services
-    # Content for the two engine read routes this test app emulates (see engine_reads).
-    artifacts: dict[tuple[str, str], bytes]
-    logs: dict[str, str]
-
-
-def engine_reads(app: FastAPI, server: dict[str, Any]) -> None:
-    """The engine's two read routes in the shapes its acceptance suite fixes (a log as
-    plain text, 404 while there is none; an artifact as ``{"data": <base64>}``), serving
-    what a test puts in ``server``. The embedded engine serves the real ones; this lets
-    the page's log and preview code run before it lands."""
-
-    @app.get("/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log")
-    def read_log(run_id: str, node_id: str) -> Response:
-        if node_id not in server["logs"]:
-            return JSONResponse({"code": 5, "message": "no log yet", "details": []}, 404)
-        return PlainTextResponse(server["logs"][node_id])
-
-    @app.get("/apis/v2beta1/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read")
-    def read_artifact(run_id: str, node_id: str, name: str) -> Response:
-        content = server["artifacts"].get((node_id, name))
-        if content is None:
-            return JSONResponse({"code": 5, "message": "no such artifact", "details": []}, 404)
-        return JSONResponse({"data": base64.b64encode(content).decode()})
+    # Where tests put artifact and log files the real read routes then serve.
+    files: Path
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +53,6 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
     migrations.upgrade(settings.effective_database_url)
     services = build_services(settings, build_database(settings))
     app = build_app(settings, services)
-    content: dict[str, Any] = {"artifacts": {}, "logs": {}}
-    engine_reads(app, content)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -88,9 +62,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
         assert time.monotonic() < deadline, "the in-process server did not start"
         time.sleep(0.05)
     try:
-        yield InProcessServer(
-            f"http://127.0.0.1:{port}", services, content["artifacts"], content["logs"]
-        )
+        files = data_dir / "files"
+        files.mkdir()
+        yield InProcessServer(f"http://127.0.0.1:{port}", services, files)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -309,23 +283,35 @@ document.getElementById('out').textContent = result;
 </script></body></html>"""
 
 
-def test_previews_and_log_from_the_engine_read_routes(
-    page: Page, app_server: InProcessServer
-) -> None:
+def test_previews_and_log_through_the_read_routes(page: Page, app_server: InProcessServer) -> None:
     services = app_server.services
     run = services.runs.create(
         RunInput(display_name="previews", source=PipelineSource(pipeline_spec=loops_spec()))
     )
     t0 = run.created_at + timedelta(seconds=1)
 
+    markdown = b"# Weekly report\n\nAll *good*. <script>alert(1)</script>\n"
+    contents = {
+        "report": markdown,
+        "page": PAGE_HTML.encode(),
+        "table": b"name,score\na,1\nb,2\n",
+    }
+    folder = app_server.files / run.run_id
+    folder.mkdir()
+    for name, content in contents.items():
+        (folder / name).write_bytes(content)
+    log = folder / "task.log"
+    log.write_text("step 1\n<b>not bold</b>\n")
+
     def artifact(name: str, schema: str) -> dict[str, Any]:
-        return {"name": name, "uri": f"/root/{name}", "type": {"schemaTitle": schema}}
+        return {"name": name, "uri": str(folder / name), "type": {"schemaTitle": schema}}
 
     total = task(
         t0,
         "total",
         "RUNNING",
         0,
+        executor_detail={"log": str(log)},
         outputs={
             "artifacts": {
                 "report": [artifact("report", "system.Markdown")],
@@ -335,11 +321,6 @@ def test_previews_and_log_from_the_engine_read_routes(
         },
     )
     services.runs.report_status(RunStatusEvent(run.run_id, 0, t0, state="RUNNING", tasks=[total]))
-    markdown = b"# Weekly report\n\nAll *good*. <script>alert(1)</script>\n"
-    app_server.artifacts[(total.task_id, "report")] = markdown
-    app_server.artifacts[(total.task_id, "page")] = PAGE_HTML.encode()
-    app_server.artifacts[(total.task_id, "table")] = b"name,score\na,1\nb,2\n"
-    app_server.logs[total.task_id] = "step 1\n<b>not bold</b>\n"
 
     page.goto(f"{app_server.url}/runs/{run.run_id}")
     page.evaluate("localStorage.setItem('app-secret', 'mine')")

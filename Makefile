@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install test test-fast lint databases bench clean
+.PHONY: run install test test-fast lint databases bench clean protos
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+## Regenerate the metadata store's gRPC code from metadata_store/proto/*.proto (committed).
+protos: install
+	$(BIN)/python -m metadata_store.proto.generate
 
 clean:
 	rm -rf $(VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

@@ -6,9 +6,12 @@ from alembic import context
 
 from api_server.storage.engine import build_engine
 from api_server.storage.rows import Base
+from metadata_store.rows import MetadataBase
 
 config = context.config
-target_metadata = Base.metadata
+# Every component's tables, one Alembic tree (the metadata store may live in its own database,
+# which then holds the whole schema too: one revision history for every database).
+target_metadata = [Base.metadata, MetadataBase.metadata]
 
 
 def run_migrations_online() -> None:

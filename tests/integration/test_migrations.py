@@ -20,8 +20,20 @@ from api_server.services import PipelineInput, PipelineSource, RunInput, Version
 from api_server.storage import Database, build_engine
 from api_server.storage.rows import Base
 from domain.settings import Settings
+from metadata_store.rows import MetadataBase
 
-TABLES = {table.name for table in Base.metadata.sorted_tables}
+
+def _all_models() -> MetaData:
+    """Every component's tables in one MetaData, as the Alembic environment sees them."""
+    combined = MetaData(naming_convention=Base.metadata.naming_convention)
+    for metadata in (Base.metadata, MetadataBase.metadata):
+        for table in metadata.sorted_tables:
+            table.to_metadata(combined)
+    return combined
+
+
+MODELS = _all_models()
+TABLES = {table.name for table in MODELS.sorted_tables}
 
 
 @pytest.fixture
@@ -33,7 +45,7 @@ def engine(empty_database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-def schema_differences(engine: Engine, metadata: MetaData = Base.metadata) -> list[Any]:
+def schema_differences(engine: Engine, metadata: MetaData = MODELS) -> list[Any]:
     """Autogenerate's view of what separates the live schema from ``metadata``.
 
     ``compare_type`` is on: the TypeDecorators (EpochMicros, JSONText) are compared through
@@ -85,15 +97,14 @@ def test_schema_comparison_notices_drift(empty_database_url: str, engine: Engine
     # The comparison above is only worth something if it can fail: a model with one column
     # more, and one with a column of another type, must both be reported.
     migrations.upgrade(empty_database_url)
-    drifted = MetaData(naming_convention=Base.metadata.naming_convention)
-    for table in Base.metadata.sorted_tables:
-        table.to_metadata(drifted)
+    drifted = _all_models()
     drifted.tables["runs"].append_column(Column("extra", Integer, nullable=True))
     size = drifted.tables["pipeline_specs"].c.size_bytes
     size.type = drifted.tables["runs"].c.display_name.type
+    drifted.tables["mlmd_events"].append_column(Column("extra", Integer, nullable=True))
     differences = schema_differences(engine, drifted)
     kinds = sorted(str(d[0][0] if isinstance(d, list) else d[0]) for d in differences)
-    assert kinds == ["add_column", "modify_type"], differences
+    assert kinds == ["add_column", "add_column", "modify_type"], differences
 
 
 def test_upgrade_at_head_keeps_data(

@@ -4,8 +4,9 @@ Created only by Alembic (``migrations/versions/0003_metadata_store.py``); a test
 tables with the migrated schema on every backend. Names follow the API server's naming
 convention, and every table is prefixed ``mlmd_`` so the store can share the main database.
 
-Times are BIGINT microseconds since the epoch, as in the API server's tables (ML-Metadata's
-wire unit, milliseconds, is derived on the way out). Properties of the three node kinds live in
+Times are BIGINT milliseconds since the epoch, named as ML-Metadata names them: its clients
+filter and order on these fields, in that unit, so storing them as they travel keeps every
+predicate a plain column comparison. Properties of the three node kinds live in
 one table per kind, a row per (node, custom?, name) with the value in the column of its kind.
 """
 
@@ -89,8 +90,8 @@ class ArtifactRow(MetadataBase):
         UniqueConstraint("external_id"),
         Index(None, "type_id", "id"),
         Index(None, "uri_digest"),
-        Index(None, "created_at", "id"),
-        Index(None, "updated_at", "id"),
+        Index(None, "create_time_since_epoch", "id"),
+        Index(None, "last_update_time_since_epoch", "id"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
@@ -101,8 +102,8 @@ class ArtifactRow(MetadataBase):
     uri_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     external_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
     state: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    create_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_update_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ExecutionRow(MetadataBase):
@@ -111,8 +112,8 @@ class ExecutionRow(MetadataBase):
         UniqueConstraint("type_id", "name"),
         UniqueConstraint("external_id"),
         Index(None, "type_id", "id"),
-        Index(None, "created_at", "id"),
-        Index(None, "updated_at", "id"),
+        Index(None, "create_time_since_epoch", "id"),
+        Index(None, "last_update_time_since_epoch", "id"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
@@ -120,8 +121,8 @@ class ExecutionRow(MetadataBase):
     name: Mapped[str | None] = mapped_column(NAME, nullable=True)
     external_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
     last_known_state: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    create_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_update_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ContextRow(MetadataBase):
@@ -129,16 +130,16 @@ class ContextRow(MetadataBase):
     __table_args__ = (
         UniqueConstraint("type_id", "name"),
         UniqueConstraint("external_id"),
-        Index(None, "created_at", "id"),
-        Index(None, "updated_at", "id"),
+        Index(None, "create_time_since_epoch", "id"),
+        Index(None, "last_update_time_since_epoch", "id"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     type_id: Mapped[int] = mapped_column(ForeignKey("mlmd_types.id"), nullable=False)
     name: Mapped[str] = mapped_column(NAME, nullable=False)
     external_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    create_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_update_time_since_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class _PropertyColumns:
@@ -214,9 +215,7 @@ class ParentContextRow(MetadataBase):
     __table_args__ = (Index(None, "parent_context_id"),)
 
     context_id: Mapped[int] = mapped_column(ForeignKey("mlmd_contexts.id"), primary_key=True)
-    parent_context_id: Mapped[int] = mapped_column(
-        ForeignKey("mlmd_contexts.id"), primary_key=True
-    )
+    parent_context_id: Mapped[int] = mapped_column(ForeignKey("mlmd_contexts.id"), primary_key=True)
 
 
 PROPERTY_ROWS = {

@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The real ml-metadata client pins protobuf<5, so its tests and benchmark use a venv of its own.
+MLMD_PYTHON ?= python3.11
+MLMD_VENV ?= .venv-mlmd
+MLMD_INSTALLED := $(MLMD_VENV)/.installed-ml-metadata-1.17.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install test test-fast lint databases bench clean protos
+.PHONY: run install test test-fast lint databases bench clean protos mlmd-venv
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +19,14 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 install: $(INSTALLED)
+
+$(MLMD_INSTALLED):
+	test -x $(MLMD_VENV)/bin/python || $(MLMD_PYTHON) -m venv $(MLMD_VENV)
+	$(MLMD_VENV)/bin/python -m pip install --quiet 'ml-metadata==1.17.1'
+	touch $@
+
+## The ml-metadata client's own venv (Python 3.11), for the client tests and the benchmark.
+mlmd-venv: $(MLMD_INSTALLED)
 
 ## Start Headrace on the embedded default (SQLite in ./.headrace), migrating first.
 run: install
@@ -37,14 +49,14 @@ lint: install
 	$(BIN)/lint-imports
 
 ## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
-test: install databases lint
+test: install mlmd-venv databases lint
 	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
-test-fast: install
+test-fast: install mlmd-venv
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
 
-bench: install
+bench: install mlmd-venv
 	$(BIN)/python bench/run_all.py
 
 ## Regenerate the metadata store's gRPC code from metadata_store/proto/*.proto (committed).
@@ -52,4 +64,4 @@ protos: install
 	$(BIN)/python -m metadata_store.proto.generate
 
 clean:
-	rm -rf $(VENV) .headrace .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MLMD_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

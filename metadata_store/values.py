@@ -101,6 +101,7 @@ def python_value(value: Any) -> pb.Value:
     elif isinstance(value, str):
         out.string_value = value
     elif isinstance(value, dict):
+        out.struct_value.SetInParent()  # an empty dict is still a struct value
         out.struct_value.update(value)
     else:
         out.string_value = json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -1,18 +1,24 @@
-"""``headrace`` — serve, api-server, migrate."""
+"""``headrace`` — serve, api-server, metadata-store, migrate."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from domain.logging_setup import configure_logging
 from domain.settings import Settings
+
+if TYPE_CHECKING:
+    from api_server.storage import Database
+    from metadata_store import RunningServer
 
 logger = logging.getLogger("headrace")
 
@@ -36,6 +42,17 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
 
 
+def _add_metadata(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metadata-grpc-port",
+        type=int,
+        help="metadata store (ML-Metadata gRPC) port (default 8080; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--metadata-database-url", help="database of the metadata store (default: the main one)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headrace", description="Kubeflow Pipelines v2 control plane"
@@ -47,11 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not migrate the database on start"
     )
+    _add_metadata(serve)
 
     api = commands.add_parser(
         "api-server", help="run the API server alone (refuses a stale schema)"
     )
     _add_server(api)
+
+    metadata = commands.add_parser(
+        "metadata-store", help="run the metadata store (ML-Metadata gRPC) alone"
+    )
+    _add_common(metadata)
+    _add_metadata(metadata)
+    metadata.add_argument("--host", help="address to bind (default 127.0.0.1)")
 
     migrate = commands.add_parser("migrate", help="upgrade or downgrade the database schema")
     _add_common(migrate)
@@ -75,6 +100,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level",
         "log_format",
         "max_upload_bytes",
+        "metadata_grpc_port",
+        "metadata_database_url",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -94,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         return run_migrate(settings, args)
+    if args.command == "metadata-store":
+        return run_metadata_store(settings)
     return run_server(settings, embedded=args.command == "serve")
 
 
@@ -103,10 +132,13 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
     action = args.action or "upgrade"
-    if action == "upgrade":
-        migrations.upgrade(url, getattr(args, "revision", "head"))
-    elif action == "downgrade":
-        migrations.downgrade(url, args.revision)
+    # A metadata store with a database of its own gets the same schema history there.
+    urls = list(dict.fromkeys([url, settings.effective_metadata_database_url]))
+    for target in urls:
+        if action == "upgrade":
+            migrations.upgrade(target, getattr(args, "revision", "head"))
+        elif action == "downgrade":
+            migrations.downgrade(target, args.revision)
     from api_server.storage import build_engine
 
     engine = build_engine(url)
@@ -134,6 +166,9 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
             extra={"database": db.engine.url.render_as_string(hide_password=True)},
         )
         return 3
+    metadata = start_metadata_store(settings, db, migrate=embedded and settings.migrate_on_start)
+    if metadata is None:
+        return 3
     app = build_app(settings, build_services(settings, db))
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
@@ -150,5 +185,53 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
         },
     )
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        metadata.stop()
+    return 0
+
+
+def start_metadata_store(
+    settings: Settings, db: Database, *, migrate: bool
+) -> RunningServer | None:
+    """Serve the metadata store on ``settings.metadata_grpc_port`` over ``db`` or its own
+    database; None (after logging why) when that database's schema is stale."""
+    import migrations
+    from api_server.storage import Database, build_engine
+    from metadata_store import MetadataStore, start_server
+
+    url = settings.effective_metadata_database_url
+    store_db = db
+    if url != settings.effective_database_url:
+        if migrate:
+            migrations.upgrade(url)
+        store_db = Database(build_engine(url, busy_timeout_ms=settings.db_busy_timeout_ms))
+    if migrations.pending_revisions(store_db.engine):
+        logger.error(
+            "the metadata store's schema is not at the current revision; run `headrace migrate`",
+            extra={"database": store_db.engine.url.render_as_string(hide_password=True)},
+        )
+        return None
+    return start_server(
+        MetadataStore(store_db), host=settings.host, port=settings.metadata_grpc_port
+    )
+
+
+def run_metadata_store(settings: Settings) -> int:
+    """``headrace metadata-store``: the ML-Metadata gRPC service alone, until SIGINT/SIGTERM."""
+    from api_server import build_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = build_database(settings)
+    server = start_metadata_store(settings, db, migrate=False)
+    if server is None:
+        return 3
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    logger.info("metadata store stopping")
+    server.stop()
+    db.dispose()
     return 0

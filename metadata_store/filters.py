@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.sql import ColumnElement as _Column
 
 from domain.errors import InvalidArgument
 
@@ -269,7 +268,9 @@ class FilterCompiler:
         return value
 
     # -- fields ----------------------------------------------------------------------------
-    def _column(self, path: list[tuple[str, Token]], start: Token) -> tuple[_Column[Any], Any, Any]:
+    def _column(
+        self, path: list[tuple[str, Token]], start: Token
+    ) -> tuple[ColumnElement[Any], Any, Any]:
         """(column, wrap(predicate) -> condition, enum for state names)."""
         names = [name for name, _ in path]
         table = self.nodes.table
@@ -302,14 +303,14 @@ class FilterCompiler:
                     ContextRow.__table__.alias(),
                 )
             context = self.context_aliases[head][1]
-            column, _, enum = self._attribute(context, names[1], path[1][1], 2)
-            return column, identity, enum
+            context_column, _, enum = self._attribute(context, names[1], path[1][1], 2)
+            return context_column, identity, enum
         self._fail(start, f"unsupported field {'.'.join(names)!r}")
         raise AssertionError  # pragma: no cover
 
     def _attribute(
         self, table: Any, name: str, token: Token, type_kind: int
-    ) -> tuple[_Column[Any], Any, Any]:
+    ) -> tuple[ColumnElement[Any], Any, Any]:
         if name == "type":
             types = TypeRow.__table__
             type_name = types.c.name

@@ -165,7 +165,7 @@ class LineageRecorder:
             external_id=external_id,
             last_known_state=state,  # type: ignore[arg-type]
         )
-        custom = {
+        custom: dict[str, Any] = {
             "task_name": task.task_name,
             "display_name": task.display_name or task.task_name,
             "run_id": run_id,
@@ -197,8 +197,8 @@ class LineageRecorder:
             ]
             for name, items in task.output_artifacts.items()
         }
-        events = [
-            (artifact_id, name, event_type)
+        events: list[tuple[int, str, int]] = [
+            (artifact_id, name, int(event_type))
             for event_type, named in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs))
             for name, ids in named.items()
             for artifact_id in ids

@@ -57,7 +57,7 @@ def _version(request: Any) -> str:
     return request.type_version if request.HasField("type_version") else ""
 
 
-class MetadataStoreServicer(svc_grpc.MetadataStoreServiceServicer):  # type: ignore[misc]
+class MetadataStoreServicer(svc_grpc.MetadataStoreServiceServicer):
     """One method per RPC; each is a thin translation to :class:`MetadataStore`."""
 
     def __init__(self, store: MetadataStore) -> None:

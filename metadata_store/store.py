@@ -232,7 +232,7 @@ class MetadataStore:
                 for field in ("input_type", "output_type"):
                     if message.HasField(field):
                         values[field] = getattr(message, field).SerializeToString()
-            type_id = int(session.execute(insert(TYPES).values(values)).inserted_primary_key[0])
+            type_id = _insert_one(session, TYPES, values)
             self._add_type_properties(session, type_id, dict(message.properties))
             return type_id
         type_id = int(found)
@@ -437,7 +437,7 @@ class MetadataStore:
                 raise InvalidArgument(f"{where}: property {name!r} is not declared by its type")
             if value_kind(value) != declared[name]:
                 raise InvalidArgument(
-                    f"{where}: property {name!r} must be {pb.PropertyType.Name(declared[name])}"  # type: ignore[arg-type]
+                    f"{where}: property {name!r} must be {pb.PropertyType.Name(declared[name])}"
                 )
 
     def _row_values(self, kind: NodeKind, message: Any) -> dict[str, Any]:
@@ -462,13 +462,13 @@ class MetadataStore:
     ) -> list[int]:
         """One INSERT for many rows, returning their ids in the rows' order."""
         if len(rows) == 1:
-            return [int(session.execute(insert(table).values(rows[0])).inserted_primary_key[0])]
+            return [_insert_one(session, table, rows[0])]
         dialect = session.get_bind().dialect
         if dialect.insert_executemany_returning_sort_by_parameter_order:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             return [int(i) for i in session.execute(statement, rows).scalars()]
         return [  # pragma: no cover - every supported backend returns ids in bulk
-            int(session.execute(insert(table).values(row)).inserted_primary_key[0]) for row in rows
+            _insert_one(session, table, row) for row in rows
         ]
 
     def _update_node(
@@ -577,9 +577,10 @@ class MetadataStore:
         type_names = self._type_names(session, {row.type_id for row in rows.values()})
         out = []
         for node_id in ids:
-            row = rows.get(node_id)
-            if row is None:
+            found = rows.get(node_id)
+            if found is None:
                 continue
+            row = found
             message = kind.message(
                 id=row.id,
                 type_id=row.type_id,
@@ -722,7 +723,7 @@ class MetadataStore:
         if not events:
             return
         now = now_ms()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for position, event in enumerate(events):
             where = f"events[{position}]"
             if not event.HasField("artifact_id") or not event.HasField("execution_id"):
@@ -751,7 +752,7 @@ class MetadataStore:
         if existing:
             artifact_id, execution_id, event_type = sorted(existing)[0]
             raise AlreadyExists(
-                f"an event of type {pb.Event.Type.Name(event_type)} between artifact "  # type: ignore[arg-type]
+                f"an event of type {pb.Event.Type.Name(event_type)} between artifact "
                 f"{artifact_id} and execution {execution_id} exists"
             )
         session.execute(insert(EVENTS), rows)
@@ -1307,8 +1308,13 @@ def _event_types(*, up: bool, down: bool, from_artifact: bool) -> tuple[int, ...
     return types
 
 
+def _insert_one(session: Session, table: Table, values: dict[str, Any]) -> int:
+    """INSERT one row and return its id (RETURNING: every supported backend has it)."""
+    return int(session.execute(insert(table).values(values).returning(table.c.id)).scalar_one())
+
+
 def _path_json(event: pb.Event) -> str:
-    steps = []
+    steps: list[dict[str, Any]] = []
     for step in event.path.steps:
         which = step.WhichOneof("value")
         if which == "index":

@@ -55,8 +55,8 @@ def upgrade() -> None:
         sa.Column("uri_digest", sa.String(length=64), nullable=True),
         sa.Column("external_id", sa.String(length=255), nullable=True),
         sa.Column("state", sa.SmallInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.Column("create_time_since_epoch", sa.BigInteger(), nullable=False),
+        sa.Column("last_update_time_since_epoch", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["type_id"], ["mlmd_types.id"], name=op.f("fk_mlmd_artifacts__type_id__mlmd_types")
         ),
@@ -67,13 +67,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("mlmd_artifacts", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_mlmd_artifacts__created_at_id"), ["created_at", "id"], unique=False
+            batch_op.f("ix_mlmd_artifacts__create_time_since_epoch_id"),
+            ["create_time_since_epoch", "id"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_mlmd_artifacts__type_id_id"), ["type_id", "id"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_mlmd_artifacts__updated_at_id"), ["updated_at", "id"], unique=False
+            batch_op.f("ix_mlmd_artifacts__last_update_time_since_epoch_id"),
+            ["last_update_time_since_epoch", "id"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_mlmd_artifacts__uri_digest"), ["uri_digest"], unique=False
@@ -85,8 +89,8 @@ def upgrade() -> None:
         sa.Column("type_id", BIG_ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.Column("create_time_since_epoch", sa.BigInteger(), nullable=False),
+        sa.Column("last_update_time_since_epoch", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["type_id"], ["mlmd_types.id"], name=op.f("fk_mlmd_contexts__type_id__mlmd_types")
         ),
@@ -97,10 +101,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("mlmd_contexts", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_mlmd_contexts__created_at_id"), ["created_at", "id"], unique=False
+            batch_op.f("ix_mlmd_contexts__create_time_since_epoch_id"),
+            ["create_time_since_epoch", "id"],
+            unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_mlmd_contexts__updated_at_id"), ["updated_at", "id"], unique=False
+            batch_op.f("ix_mlmd_contexts__last_update_time_since_epoch_id"),
+            ["last_update_time_since_epoch", "id"],
+            unique=False,
         )
 
     op.create_table(
@@ -110,8 +118,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("external_id", sa.String(length=255), nullable=True),
         sa.Column("last_known_state", sa.SmallInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.Column("create_time_since_epoch", sa.BigInteger(), nullable=False),
+        sa.Column("last_update_time_since_epoch", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["type_id"], ["mlmd_types.id"], name=op.f("fk_mlmd_executions__type_id__mlmd_types")
         ),
@@ -122,13 +130,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("mlmd_executions", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_mlmd_executions__created_at_id"), ["created_at", "id"], unique=False
+            batch_op.f("ix_mlmd_executions__create_time_since_epoch_id"),
+            ["create_time_since_epoch", "id"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_mlmd_executions__type_id_id"), ["type_id", "id"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_mlmd_executions__updated_at_id"), ["updated_at", "id"], unique=False
+            batch_op.f("ix_mlmd_executions__last_update_time_since_epoch_id"),
+            ["last_update_time_since_epoch", "id"],
+            unique=False,
         )
 
     op.create_table(

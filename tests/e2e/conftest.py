@@ -54,6 +54,8 @@ def start_server(
             str(data_dir),
             "--log-format",
             "text",
+            "--metadata-grpc-port",
+            "0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -89,6 +89,8 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
                 str(tmp_path / "d"),
                 "--port",
                 "0",
+                "--metadata-grpc-port",
+                "0",
                 "--log-format",
                 "text",
             ],
@@ -106,6 +108,85 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
         port = int(match.group(1))
         assert port != 0
         wait_healthy(f"http://127.0.0.1:{port}", process)
+        # The metadata store runs in the same process, on a port of its own.
+        found = re.search(r"metadata store listening.*port=(\d+)", log.read_text())
+        assert found is not None, log.read_text()
+        assert _metadata_types(int(found.group(1))) == []
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _metadata_types(port: int) -> list[str]:
+    """Artifact type names through a plain gRPC stub of MetadataStoreService."""
+    import grpc
+
+    from metadata_store.proto import metadata_store_service_pb2 as svc
+    from metadata_store.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = svc_grpc.MetadataStoreServiceStub(channel)
+        response = stub.GetArtifactTypes(svc.GetArtifactTypesRequest(), timeout=10)
+    return [t.name for t in response.artifact_types]
+
+
+def test_metadata_store_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = _clean_env()
+    stale = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "headrace",
+            "metadata-store",
+            "--data-dir",
+            str(tmp_path),
+            "--metadata-grpc-port",
+            "0",
+            "--log-format",
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert stale.returncode == 3
+    assert "run `headrace migrate`" in stale.stderr
+    migrate = subprocess.run(
+        [sys.executable, "-m", "headrace", "migrate", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    log = tmp_path / "metadata.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "headrace",
+                "metadata-store",
+                "--data-dir",
+                str(tmp_path),
+                "--metadata-grpc-port",
+                "0",
+                "--log-format",
+                "text",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        found = None
+        while time.monotonic() < deadline and found is None:
+            found = re.search(r"metadata store listening.*port=(\d+)", log.read_text())
+            time.sleep(0.05)
+        assert found is not None, log.read_text()
+        assert _metadata_types(int(found.group(1))) == []
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0

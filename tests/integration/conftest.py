@@ -8,8 +8,8 @@ import functools
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest

@@ -346,7 +346,7 @@ def _subgraph(metadata: MetadataStore, **options: Any) -> list[str]:
 def test_lineage_subgraph_follows_direction_hops_and_ending_nodes(
     metadata: MetadataStore, types: dict[str, int]
 ) -> None:
-    artifact_ids, _ = _chain(metadata, types, 4)
+    _chain(metadata, types, 4)
     start = pb.LineageSubgraphQueryOptions.StartingNodes(filter_query="uri = '/chain/2'")
     up = pb.LineageSubgraphQueryOptions.UPSTREAM
     down = pb.LineageSubgraphQueryOptions.DOWNSTREAM

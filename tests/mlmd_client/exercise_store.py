@@ -39,7 +39,9 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
     out["type_id_stable"] = store.put_artifact_type(dataset_type) == dataset_type_id
     widened = mlmd.ArtifactType(name="Dataset", properties={"rows": mlmd.INT, "split": mlmd.STRING})
     out["add_field_refused"] = error_name(lambda: store.put_artifact_type(widened))
-    out["add_field_allowed"] = store.put_artifact_type(widened, can_add_fields=True) == dataset_type_id
+    out["add_field_allowed"] = (
+        store.put_artifact_type(widened, can_add_fields=True) == dataset_type_id
+    )
     model_type_id = store.put_artifact_type(
         mlmd.ArtifactType(name="Model", version="v1", properties={"accuracy": mlmd.DOUBLE})
     )
@@ -55,9 +57,9 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
     out["model_type_version"] = store.get_artifact_type("Model", type_version="v1").version
     out["missing_type"] = error_name(lambda: store.get_artifact_type("Nope"))
     out["artifact_type_names"] = sorted(t.name for t in store.get_artifact_types())
-    out["types_by_id"] = [
-        t.name for t in store.get_execution_types_by_id([trainer_type_id])
-    ] + [t.name for t in store.get_context_types_by_id([run_type_id])]
+    out["types_by_id"] = [t.name for t in store.get_execution_types_by_id([trainer_type_id])] + [
+        t.name for t in store.get_context_types_by_id([run_type_id])
+    ]
 
     # Artifacts of every value kind; read back by id, type, uri, name.
     data = mlmd.Artifact(type_id=dataset_type_id, uri="/data/train", name="train-data")
@@ -121,7 +123,10 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
 
     execution_id, artifact_ids, context_ids = store.put_execution(
         trainer,
-        [(updated, event(mlmd.Event.INPUT, "examples")), (model, event(mlmd.Event.OUTPUT, "model"))],
+        [
+            (updated, event(mlmd.Event.INPUT, "examples")),
+            (model, event(mlmd.Event.OUTPUT, "model")),
+        ],
         [run_context],
     )
     model_id = artifact_ids[1]
@@ -142,9 +147,7 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
     out["events_by_artifact"] = [
         e.execution_id == execution_id for e in store.get_events_by_artifact_ids([model_id])
     ]
-    out["context_artifacts"] = sorted(
-        a.uri for a in store.get_artifacts_by_context(context_ids[0])
-    )
+    out["context_artifacts"] = sorted(a.uri for a in store.get_artifacts_by_context(context_ids[0]))
     out["context_executions"] = len(store.get_executions_by_context(context_ids[0]))
     out["contexts_of_artifact"] = [c.name for c in store.get_contexts_by_artifact(model_id)]
     out["contexts_of_execution"] = [c.name for c in store.get_contexts_by_execution(execution_id)]
@@ -152,7 +155,9 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
     # Parent contexts.
     experiment_type_id = store.put_context_type(mlmd.ContextType(name="Experiment"))
     [experiment_id] = store.put_contexts([mlmd.Context(type_id=experiment_type_id, name="exp")])
-    store.put_parent_contexts([mlmd.ParentContext(child_id=context_ids[0], parent_id=experiment_id)])
+    store.put_parent_contexts(
+        [mlmd.ParentContext(child_id=context_ids[0], parent_id=experiment_id)]
+    )
     out["parents"] = [c.name for c in store.get_parent_contexts_by_context(context_ids[0])]
     out["children"] = [c.name for c in store.get_children_contexts_by_context(experiment_id)]
     out["cycle"] = error_name(
@@ -198,7 +203,11 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
 
     # Paging, ordering and filters over many artifacts.
     many = [
-        mlmd.Artifact(type_id=dataset_type_id, uri=f"/many/{i:03d}", properties={"rows": mlmd.Value(int_value=i)})
+        mlmd.Artifact(
+            type_id=dataset_type_id,
+            uri=f"/many/{i:03d}",
+            properties={"rows": mlmd.Value(int_value=i)},
+        )
         for i in range(45)
     ]
     many_ids = store.put_artifacts(many)
@@ -209,7 +218,10 @@ def exercise(store: metadata_store.MetadataStore) -> dict[str, Any]:
         limit=30, order_by=metadata_store.OrderByField.ID, is_asc=False
     )
     desc = store.get_artifacts(list_options=options)
-    out["paged_desc"] = [len(desc), [a.id for a in desc] == sorted((a.id for a in desc), reverse=True)]
+    out["paged_desc"] = [
+        len(desc),
+        [a.id for a in desc] == sorted((a.id for a in desc), reverse=True),
+    ]
     filtered = store.get_artifacts(
         list_options=metadata_store.ListOptions(
             filter_query="type = 'Dataset' AND properties.rows.int_value >= 40"
@@ -253,7 +265,9 @@ def walk_run(store: metadata_store.MetadataStore, run_id: str) -> dict[str, Any]
     walk = []
     for execution in sorted(executions, key=lambda e: e.id):
         outputs = [
-            e for e in store.get_events_by_execution_ids([execution.id]) if e.type == mlmd.Event.OUTPUT
+            e
+            for e in store.get_events_by_execution_ids([execution.id])
+            if e.type == mlmd.Event.OUTPUT
         ]
         for output in outputs:
             [artifact] = store.get_artifacts_by_id([output.artifact_id])

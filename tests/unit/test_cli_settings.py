@@ -67,3 +67,23 @@ def test_json_log_lines_carry_extra_fields() -> None:
     assert entry["message"] == "run created"
     assert entry["run_id"] == "r1"
     assert "color_message" not in entry
+
+
+def test_metadata_store_flags_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("HEADRACE_METADATA_GRPC_PORT", "HEADRACE_METADATA_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = settings_from(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
+    assert defaults.metadata_grpc_port == 8080
+    assert defaults.effective_metadata_database_url == defaults.effective_database_url
+    args = build_parser().parse_args(
+        [
+            "metadata-store",
+            "--metadata-grpc-port",
+            "0",
+            "--metadata-database-url",
+            "sqlite:////tmp/lineage.db",
+        ]
+    )
+    chosen = settings_from(args)
+    assert chosen.metadata_grpc_port == 0
+    assert chosen.effective_metadata_database_url == "sqlite:////tmp/lineage.db"

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,8 +27,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -130,6 +132,29 @@ CONTEXTS = NodeKind(
 )
 KINDS_BY_TYPE_KIND = {kind.type_kind: kind for kind in (ARTIFACTS, EXECUTIONS, CONTEXTS)}
 
+# Hot statements, built once: building a statement cost more than running it.
+_INSERT_RETURNING = {
+    k.name: insert(k.table).returning(k.table.c.id) for k in KINDS_BY_TYPE_KIND.values()
+}
+_INSERT_MANY_RETURNING = {
+    k.name: insert(k.table).returning(k.table.c.id, sort_by_parameter_order=True)
+    for k in KINDS_BY_TYPE_KIND.values()
+}
+_INSERTS = {
+    table.name: insert(table)
+    for k in KINDS_BY_TYPE_KIND.values()
+    for table in (k.table, k.properties)
+}
+_MAX_ID = {k.name: select(func.max(k.table.c.id)) for k in KINDS_BY_TYPE_KIND.values()}
+_INSERT_EVENTS = insert(EVENTS)
+_FIND_CONTEXT = select(CONTEXTS.table.c.id).where(
+    CONTEXTS.table.c.type_id == bindparam("type_id"), CONTEXTS.table.c.name == bindparam("name")
+)
+_FIND_ARTIFACT_BY_EXTERNAL_ID = select(ARTIFACTS.table.c.id).where(
+    ARTIFACTS.table.c.external_id == bindparam("external_id")
+)
+_INSERT_IGNORING: dict[tuple[str, str], Any] = {}
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -144,17 +169,27 @@ def uri_digest(uri: str) -> str:
     return hashlib.sha256(uri.encode()).hexdigest()
 
 
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows (all with the same keys) in one executemany."""
+    conn.execute(_INSERTS[table.name], rows)
+
+
 def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT many rows, skipping those whose key exists (links are idempotent)."""
     if not rows:
         return
-    backend = session.get_bind().dialect.name
-    if backend == "postgresql":
-        session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    elif backend == "sqlite":
-        session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
-    else:
-        session.execute(mysql.insert(table).prefix_with("IGNORE"), rows)
+    conn = session.connection()
+    backend = conn.dialect.name
+    statement = _INSERT_IGNORING.get((backend, table.name))
+    if statement is None:
+        if backend == "postgresql":
+            statement = postgresql.insert(table).on_conflict_do_nothing()
+        elif backend == "sqlite":
+            statement = sqlite.insert(table).on_conflict_do_nothing()
+        else:
+            statement = mysql.insert(table).prefix_with("IGNORE")
+        _INSERT_IGNORING[(backend, table.name)] = statement
+    conn.execute(statement, rows)
 
 
 @dataclass(frozen=True)
@@ -168,6 +203,9 @@ class MetadataStore:
 
     def __init__(self, database: UnitOfWork) -> None:
         self.db = database
+        # type id -> (kind, {property: data type}); see _declared_properties.
+        self._type_cache: dict[int, tuple[int, dict[str, int]]] = {}
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ types
     def put_type(
@@ -340,10 +378,11 @@ class MetadataStore:
         With a ``mask``, updates touch only the named fields (``uri``, ``properties.x``,
         ``custom_properties``...); inserts ignore it, as in ML-Metadata.
         """
-        with self.db.write() as session:
-            return self._put_nodes(
+        return self._write(
+            lambda session: self._put_nodes(
                 session, kind, messages, mask=mask, check_update_time=check_update_time
             )
+        )
 
     def _put_nodes(
         self,
@@ -354,41 +393,23 @@ class MetadataStore:
         mask: Sequence[str] = (),
         check_update_time: bool = False,
     ) -> list[int]:
+        conn = session.connection()
         ids: list[int | None] = [m.id if m.HasField("id") else None for m in messages]
-        existing = self._existing_rows(session, kind, [i for i in ids if i is not None])
-        type_ids = {m.type_id for m in messages if m.HasField("type_id")}
-        type_ids |= {row.type_id for row in existing.values()}
-        declared = self._declared_properties(session, kind, type_ids)
         now = now_ms()
         new_positions = [i for i, node_id in enumerate(ids) if node_id is None]
-        new_rows = []
-        for position in new_positions:
-            message = messages[position]
-            if not message.HasField("type_id"):
-                raise InvalidArgument(f"{kind.name}s[{position}]: type_id must be set")
-            if message.type_id not in declared:
-                raise InvalidArgument(
-                    f"{kind.name}s[{position}]: type_id {message.type_id} is not an "
-                    f"{kind.name} type"
-                )
-            self._check_node(kind, message, position, declared[message.type_id])
-            row = self._row_values(kind, message)
-            row.update(
-                type_id=message.type_id,
-                create_time_since_epoch=now,
-                last_update_time_since_epoch=now,
-            )
-            new_rows.append(row)
-        if new_rows:
-            created = self._insert_returning_ids(session, kind.table, new_rows)
-            property_rows: list[dict[str, Any]] = []
+        if new_positions:
+            created = self._insert_nodes(conn, kind, [messages[p] for p in new_positions], now)
             for position, node_id in zip(new_positions, created, strict=True):
                 ids[position] = node_id
-                property_rows.extend(self._property_rows(node_id, messages[position]))
-            if property_rows:
-                session.execute(insert(kind.properties), property_rows)
-        for position, message in enumerate(messages):
-            if message.HasField("id"):
+        updated_positions = [i for i, m in enumerate(messages) if m.HasField("id")]
+        if updated_positions:
+            existing = self._existing_rows(
+                session, kind, [messages[p].id for p in updated_positions]
+            )
+            type_ids = {row.type_id for row in existing.values()}
+            declared = self._declared_properties(conn, kind, type_ids)
+            for position in updated_positions:
+                message = messages[position]
                 stored = existing.get(message.id)
                 if stored is None:
                     raise NotFound(f"{kind.name}s[{position}]: no {kind.name} with id {message.id}")
@@ -396,6 +417,42 @@ class MetadataStore:
                     session, kind, message, stored, position, declared, mask, now, check_update_time
                 )
         return [int(i) for i in ids if i is not None]
+
+    def _insert_nodes(
+        self, conn: Connection, kind: NodeKind, messages: Sequence[Any], now: int
+    ) -> list[int]:
+        """INSERT new nodes and their properties: two statements however many nodes."""
+        type_ids = {m.type_id for m in messages if m.HasField("type_id")}
+        declared = self._declared_properties(conn, kind, type_ids)
+        rows = []
+        for position, message in enumerate(messages):
+            if not message.HasField("type_id"):
+                raise InvalidArgument(f"{kind.name}s[{position}]: type_id must be set")
+            type_props = declared.get(message.type_id)
+            if type_props is None:
+                raise InvalidArgument(
+                    f"{kind.name}s[{position}]: type_id {message.type_id} is not an "
+                    f"{kind.name} type"
+                )
+            try:
+                self._check_node(kind, message, position, type_props)
+            except InvalidArgument:
+                # The cached declaration may predate a can_add_fields; look again, then decide.
+                declared.update(self._declared_properties(conn, kind, {message.type_id}, True))
+                self._check_node(kind, message, position, declared[message.type_id])
+            row = self._row_values(kind, message)
+            row["type_id"] = message.type_id
+            row["create_time_since_epoch"] = now
+            row["last_update_time_since_epoch"] = now
+            rows.append(row)
+        created = self._insert_returning_ids(conn, kind, rows)
+        property_rows: list[dict[str, Any]] = []
+        for node_id, message in zip(created, messages, strict=True):
+            if message.properties or message.custom_properties:
+                property_rows.extend(self._property_rows(node_id, message))
+        if property_rows:
+            insert_rows(conn, kind.properties, property_rows)
+        return created
 
     def _existing_rows(self, session: Session, kind: NodeKind, ids: list[int]) -> dict[int, Any]:
         found: dict[int, Any] = {}
@@ -405,26 +462,44 @@ class MetadataStore:
         return found
 
     def _declared_properties(
-        self, session: Session, kind: NodeKind, type_ids: set[int]
+        self, conn: Connection, kind: NodeKind, type_ids: set[int], refresh: bool = False
     ) -> dict[int, dict[str, int]]:
-        """{type_id: {property: data type}} of those ids that are types of ``kind``."""
-        declared: dict[int, dict[str, int]] = {}
-        if not type_ids:
-            return declared
-        ids = sorted(type_ids)
-        for chunk in chunks(ids):
-            for (type_id,) in session.execute(
-                select(TYPES.c.id).where(TYPES.c.id.in_(chunk), TYPES.c.kind == kind.type_kind)
-            ):
-                declared[type_id] = {}
-            for type_id, name, data_type in session.execute(
+        """{type_id: {property: data type}} of those ids that are types of ``kind``.
+
+        Types are never deleted and their properties only grow, so what a committed
+        transaction read stays true: it is cached. Entries read inside a write transaction
+        are held apart and join the cache only once that transaction has committed.
+        """
+        pending: dict[int, tuple[int, dict[str, int]]] | None = getattr(
+            self._local, "pending", None
+        )
+        entries: dict[int, tuple[int, dict[str, int]]] = {}
+        missing = []
+        for type_id in type_ids:
+            entry = (
+                None if refresh else (pending or {}).get(type_id) or self._type_cache.get(type_id)
+            )
+            if entry is None:
+                missing.append(type_id)
+            else:
+                entries[type_id] = entry
+        for chunk in chunks(sorted(missing)):
+            loaded: dict[int, tuple[int, dict[str, int]]] = {
+                type_id: (type_kind, {})
+                for type_id, type_kind in conn.execute(
+                    select(TYPES.c.id, TYPES.c.kind).where(TYPES.c.id.in_(chunk))
+                )
+            }
+            for type_id, name, data_type in conn.execute(
                 select(
                     TYPE_PROPERTIES.c.type_id, TYPE_PROPERTIES.c.name, TYPE_PROPERTIES.c.data_type
                 ).where(TYPE_PROPERTIES.c.type_id.in_(chunk))
             ):
-                if type_id in declared:
-                    declared[type_id][name] = data_type
-        return declared
+                loaded[type_id][1][name] = data_type
+            entries.update(loaded)
+            if pending is not None:
+                pending.update(loaded)
+        return {t: props for t, (k, props) in entries.items() if k == kind.type_kind}
 
     def _check_node(
         self, kind: NodeKind, message: Any, position: int, declared: dict[str, int]
@@ -458,18 +533,25 @@ class MetadataStore:
         return rows
 
     def _insert_returning_ids(
-        self, session: Session, table: Table, rows: list[dict[str, Any]]
+        self, conn: Connection, kind: NodeKind, rows: list[dict[str, Any]]
     ) -> list[int]:
-        """One INSERT for many rows, returning their ids in the rows' order."""
+        """One INSERT for many rows, returning their ids in the rows' order.
+
+        SQLite cannot promise RETURNING's order for a multi-row INSERT, so SQLAlchemy would
+        send one statement per row; there the transaction holds the database's write lock
+        (BEGIN IMMEDIATE), so the ids are allocated after the current maximum instead and the
+        rows go in one executemany.
+        """
         if len(rows) == 1:
-            return [_insert_one(session, table, rows[0])]
-        dialect = session.get_bind().dialect
-        if dialect.insert_executemany_returning_sort_by_parameter_order:
-            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return [int(i) for i in session.execute(statement, rows).scalars()]
-        return [  # pragma: no cover - every supported backend returns ids in bulk
-            _insert_one(session, table, row) for row in rows
-        ]
+            return [int(conn.execute(_INSERT_RETURNING[kind.name], rows[0]).scalar_one())]
+        if conn.dialect.name == "sqlite":
+            last = conn.execute(_MAX_ID[kind.name]).scalar() or 0
+            ids = list(range(last + 1, last + 1 + len(rows)))
+            for node_id, row in zip(ids, rows, strict=True):
+                row["id"] = node_id
+            insert_rows(conn, kind.table, rows)
+            return ids
+        return [int(i) for i in conn.execute(_INSERT_MANY_RETURNING[kind.name], rows).scalars()]
 
     def _update_node(
         self,
@@ -716,10 +798,13 @@ class MetadataStore:
 
     # ------------------------------------------------------------------ events and links
     def put_events(self, events: Sequence[pb.Event]) -> None:
-        with self.db.write() as session:
-            self._put_events(session, events)
+        self._write(lambda session: self._put_events(session, events))
 
-    def _put_events(self, session: Session, events: Sequence[pb.Event]) -> None:
+    def _put_events(
+        self, session: Session, events: Sequence[pb.Event], *, verified: bool = False
+    ) -> None:
+        """INSERT events. ``verified``: the caller wrote or checked every node they name in
+        this transaction (existing duplicates are then left to the unique key)."""
         if not events:
             return
         now = now_ms()
@@ -743,19 +828,21 @@ class MetadataStore:
                     ),
                 }
             )
-        self._require(session, ARTIFACTS, {r["artifact_id"] for r in rows}, "events")
-        self._require(session, EXECUTIONS, {r["execution_id"] for r in rows}, "events")
         keys = {(r["artifact_id"], r["execution_id"], r["type"]) for r in rows}
         if len(keys) != len(rows):
             raise InvalidArgument("events: the same (artifact, execution, type) is given twice")
-        existing = self._existing_events(session, keys)
+        existing: set[tuple[int, int, int]] = set()
+        if not verified:
+            self._require(session, ARTIFACTS, {r["artifact_id"] for r in rows}, "events")
+            self._require(session, EXECUTIONS, {r["execution_id"] for r in rows}, "events")
+            existing = self._existing_events(session, keys)
         if existing:
             artifact_id, execution_id, event_type = sorted(existing)[0]
             raise AlreadyExists(
                 f"an event of type {pb.Event.Type.Name(event_type)} between artifact "
                 f"{artifact_id} and execution {execution_id} exists"
             )
-        session.execute(insert(EVENTS), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
 
     def _existing_events(
         self, session: Session, keys: set[tuple[int, int, int]]
@@ -810,23 +897,30 @@ class MetadataStore:
     def put_attributions_and_associations(
         self, attributions: Sequence[pb.Attribution], associations: Sequence[pb.Association]
     ) -> None:
-        with self.db.write() as session:
-            self._link(
+        self._write(
+            lambda session: self._link(
                 session,
                 [(a.context_id, a.artifact_id) for a in attributions],
                 [(a.context_id, a.execution_id) for a in associations],
             )
+        )
 
     def _link(
         self,
         session: Session,
         attributions: Sequence[tuple[int, int]],
         associations: Sequence[tuple[int, int]],
+        *,
+        verified: bool = False,
     ) -> None:
-        contexts = {c for c, _ in attributions} | {c for c, _ in associations}
-        self._require(session, CONTEXTS, contexts, "attributions/associations")
-        self._require(session, ARTIFACTS, {a for _, a in attributions}, "attributions")
-        self._require(session, EXECUTIONS, {e for _, e in associations}, "associations")
+        """Attribute and associate, ignoring links that exist. ``verified``: every node named
+        was written or checked in this transaction (MySQL's INSERT IGNORE would otherwise
+        swallow a missing one)."""
+        if not verified:
+            contexts = {c for c, _ in attributions} | {c for c, _ in associations}
+            self._require(session, CONTEXTS, contexts, "attributions/associations")
+            self._require(session, ARTIFACTS, {a for _, a in attributions}, "attributions")
+            self._require(session, EXECUTIONS, {e for _, e in associations}, "associations")
         insert_ignoring_duplicates(
             session,
             ATTRIBUTIONS,
@@ -839,8 +933,8 @@ class MetadataStore:
         )
 
     def put_parent_contexts(self, links: Sequence[pb.ParentContext]) -> None:
-        with self.db.write() as session:
-            self._put_parent_contexts(session, [(link.child_id, link.parent_id) for link in links])
+        pairs = [(link.child_id, link.parent_id) for link in links]
+        self._write(lambda session: self._put_parent_contexts(session, pairs))
 
     def _put_parent_contexts(self, session: Session, pairs: Sequence[tuple[int, int]]) -> None:
         for position, (child, parent) in enumerate(pairs):
@@ -926,49 +1020,57 @@ class MetadataStore:
 
         def work(session: Session) -> tuple[int, list[int], list[int]]:
             execution_id = self._put_nodes(session, EXECUTIONS, [request.execution])[0]
-            artifact_ids: list[int] = []
-            events: list[pb.Event] = []
-            for position, pair in enumerate(request.artifact_event_pairs):
-                artifact_id: int | None = None
+            pairs = request.artifact_event_pairs
+            artifact_ids: list[int] = [0] * len(pairs)
+            written: list[tuple[int, Any]] = []  # (position, artifact) put in one batch
+            referenced: set[int] = set()  # ids named only by an event: checked below
+            for position, pair in enumerate(pairs):
                 if pair.HasField("artifact"):
                     artifact = self._reusable_artifact(
                         session,
                         pair.artifact,
                         options.reuse_artifact_if_already_exist_by_external_id,
                     )
-                    artifact_id = self._put_nodes(session, ARTIFACTS, [artifact])[0]
+                    written.append((position, artifact))
                 elif pair.HasField("event") and pair.event.HasField("artifact_id"):
-                    artifact_id = pair.event.artifact_id
+                    artifact_ids[position] = pair.event.artifact_id
+                    referenced.add(pair.event.artifact_id)
                 else:
                     raise InvalidArgument(
                         f"artifact_event_pairs[{position}]: needs an artifact or an event "
                         "with artifact_id"
                     )
-                if pair.HasField("event"):
-                    event = pb.Event()
-                    event.CopyFrom(pair.event)
-                    if event.HasField("artifact_id") and event.artifact_id != artifact_id:
+            put = self._put_nodes(session, ARTIFACTS, [a for _, a in written])
+            for (position, _), artifact_id in zip(written, put, strict=True):
+                artifact_ids[position] = artifact_id
+            self._require(session, ARTIFACTS, referenced, "artifact_event_pairs")
+            events: list[pb.Event] = []
+            for position, pair in enumerate(pairs):
+                if not pair.HasField("event"):
+                    continue
+                event = pb.Event()
+                event.CopyFrom(pair.event)
+                for field, value in (
+                    ("artifact_id", artifact_ids[position]),
+                    ("execution_id", execution_id),
+                ):
+                    if event.HasField(field) and getattr(event, field) != value:
                         raise InvalidArgument(
-                            f"artifact_event_pairs[{position}]: event.artifact_id differs "
-                            "from the artifact's id"
+                            f"artifact_event_pairs[{position}]: event.{field} differs from "
+                            f"the id of the {field.split('_')[0]} it is paired with"
                         )
-                    if event.HasField("execution_id") and event.execution_id != execution_id:
-                        raise InvalidArgument(
-                            f"artifact_event_pairs[{position}]: event.execution_id differs "
-                            "from the execution's id"
-                        )
-                    event.artifact_id = artifact_id
-                    event.execution_id = execution_id
-                    events.append(event)
-                artifact_ids.append(artifact_id)
-            self._put_events(session, events)
+                    setattr(event, field, value)
+                events.append(event)
+            # A new execution has no events yet; an updated one may: let those be checked.
+            self._put_events(session, events, verified=not request.execution.HasField("id"))
             context_ids = self._put_contexts_reusing(
                 session, request.contexts, options.reuse_context_if_already_exist
             )
             self._link(
                 session,
-                [(c, a) for c in context_ids for a in artifact_ids],
+                [(c, a) for c in context_ids for a in dict.fromkeys(artifact_ids)],
                 [(c, execution_id) for c in context_ids],
+                verified=True,
             )
             return execution_id, artifact_ids, context_ids
 
@@ -1013,8 +1115,9 @@ class MetadataStore:
             self._put_events(session, events)
             self._link(
                 session,
-                [(c, a) for c in context_ids for a in artifact_ids],
+                [(c, a) for c in context_ids for a in dict.fromkeys(artifact_ids)],
                 [(c, e) for c in context_ids for e in execution_ids],
+                verified=True,
             )
             return execution_ids, artifact_ids, context_ids
 
@@ -1024,11 +1127,11 @@ class MetadataStore:
         """With reuse by external id, an artifact without id takes the stored one's id."""
         if not reuse or artifact.HasField("id") or not artifact.external_id:
             return artifact
-        found = session.execute(
-            select(ARTIFACTS.table.c.id).where(
-                ARTIFACTS.table.c.external_id == artifact.external_id
-            )
-        ).scalar()
+        found = (
+            session.connection()
+            .execute(_FIND_ARTIFACT_BY_EXTERNAL_ID, {"external_id": artifact.external_id})
+            .scalar()
+        )
         if found is None:
             return artifact
         reused = pb.Artifact()
@@ -1042,29 +1145,38 @@ class MetadataStore:
         ids = []
         for context in contexts:
             if reuse and not context.HasField("id") and context.HasField("type_id"):
-                found = session.execute(
-                    select(CONTEXTS.table.c.id).where(
-                        CONTEXTS.table.c.type_id == context.type_id,
-                        CONTEXTS.table.c.name == context.name,
-                    )
-                ).scalar()
+                found = (
+                    session.connection()
+                    .execute(_FIND_CONTEXT, {"type_id": context.type_id, "name": context.name})
+                    .scalar()
+                )
                 if found is not None:
                     ids.append(int(found))
                     continue
             ids.append(self._put_nodes(session, CONTEXTS, [context])[0])
         return ids
 
+    def _write(self, work: Callable[[Session], T], *, retry: bool = False) -> T:
+        """Run ``work`` in one write transaction; with ``retry``, once more after a
+        unique-key race (the second attempt finds the winner's row)."""
+        for attempt in (1, 2):
+            self._local.pending = {}
+            try:
+                with self.db.write() as session:
+                    result = work(session)
+            except AlreadyExists:
+                if not retry or attempt == 2:
+                    raise
+                logger.debug("metadata write lost a race on a unique key; retrying once")
+                continue
+            finally:
+                pending, self._local.pending = self._local.pending, None
+            self._type_cache.update(pending)  # committed: what it read about types holds
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _write_retrying(self, work: Callable[[Session], T], *, retry: bool = True) -> T:
-        """Run ``work`` in a write transaction; on a unique-key race, once more."""
-        try:
-            with self.db.write() as session:
-                return work(session)
-        except AlreadyExists:
-            if not retry:
-                raise
-            logger.debug("metadata write lost a race on a unique key; retrying once")
-        with self.db.write() as session:
-            return work(session)
+        return self._write(work, retry=retry)
 
     # ------------------------------------------------------------------ lineage
     def get_lineage_subgraph(

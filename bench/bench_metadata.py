@@ -380,9 +380,8 @@ def report(results: dict[str, Any]) -> None:
     print(f"machine: {results['machine']}")
     print(f"{'figure':<55} {'floor':<14} {'MLMD':>14} {'Headrace':>14} {'ratio':>7}")
     for figure, floor, theirs, mine, ratio, ok in rows:
-        print(
-            f"{figure:<55} {floor:<14} {theirs:>14} {mine:>14} {ratio:>7}  {'PASS' if ok else 'BELOW'}"
-        )
+        verdict = "PASS" if ok else "BELOW"
+        print(f"{figure:<55} {floor:<14} {theirs:>14} {mine:>14} {ratio:>7}  {verdict}")
     print(
         "CPU ms per PutExecution:",
         f"MLMD {mlmd['put_execution']['cpu_ms_per_call']:.2f}",

@@ -154,6 +154,33 @@ _FIND_ARTIFACT_BY_EXTERNAL_ID = select(ARTIFACTS.table.c.id).where(
     ARTIFACTS.table.c.external_id == bindparam("external_id")
 )
 _INSERT_IGNORING: dict[tuple[str, str], Any] = {}
+_IDS: Any = bindparam("ids", expanding=True)
+_ROWS_BY_IDS = {
+    k.name: select(k.table).where(k.table.c.id.in_(_IDS)) for k in KINDS_BY_TYPE_KIND.values()
+}
+_PROPERTIES_BY_IDS = {
+    k.name: select(k.properties).where(k.properties.c.node_id.in_(_IDS))
+    for k in KINDS_BY_TYPE_KIND.values()
+}
+_TYPE_NAMES = select(TYPES.c.id, TYPES.c.name).where(TYPES.c.id.in_(_IDS))
+_TYPES_BY_IDS = select(TYPES).where(TYPES.c.id.in_(_IDS)).order_by(TYPES.c.id)
+_TYPE_PROPERTIES_BY_IDS = select(
+    TYPE_PROPERTIES.c.type_id, TYPE_PROPERTIES.c.name, TYPE_PROPERTIES.c.data_type
+).where(TYPE_PROPERTIES.c.type_id.in_(_IDS))
+_EVENTS_BY = {
+    name: select(EVENTS).where(EVENTS.c[name].in_(_IDS)).order_by(EVENTS.c.id)
+    for name in ("artifact_id", "execution_id")
+}
+_NEIGHBOURS = {
+    (source, target): select(EVENTS.c[target])
+    .where(EVENTS.c[source].in_(_IDS), EVENTS.c.type.in_(bindparam("types", expanding=True)))
+    .distinct()
+    for source, target in (("artifact_id", "execution_id"), ("execution_id", "artifact_id"))
+}
+_CONTEXT_PAIRS = {
+    table.name: select(table.c.context_id, table.c[column]).where(table.c[column].in_(_IDS))
+    for table, column in ((ATTRIBUTIONS, "artifact_id"), (ASSOCIATIONS, "execution_id"))
+}
 
 
 def now_ms() -> int:
@@ -205,6 +232,7 @@ class MetadataStore:
         self.db = database
         # type id -> (kind, {property: data type}); see _declared_properties.
         self._type_cache: dict[int, tuple[int, dict[str, int]]] = {}
+        self._type_name_cache: dict[int, str] = {}
         self._local = threading.local()
 
     # ------------------------------------------------------------------ types
@@ -332,16 +360,23 @@ class MetadataStore:
                 session, and_(TYPES.c.kind == type_kind, TYPES.c.external_id.in_(external))
             )
 
-    def _types(self, session: Session, condition: Any) -> list[Any]:
-        rows = session.execute(select(TYPES).where(condition).order_by(TYPES.c.id)).all()
+    def _types(
+        self, session: Session, condition: Any = None, *, type_ids: Sequence[int] = ()
+    ) -> list[Any]:
+        """Type messages matching ``condition``, or those with ``type_ids``, by id."""
+        conn = session.connection()
+        if condition is not None:
+            rows = conn.execute(select(TYPES).where(condition).order_by(TYPES.c.id)).all()
+        else:
+            rows = [
+                r for c in chunks(type_ids) for r in conn.execute(_TYPES_BY_IDS, {"ids": list(c)})
+            ]
         if not rows:
             return []
         props: dict[int, list[tuple[str, int]]] = defaultdict(list)
         for chunk in chunks([row.id for row in rows]):
-            for type_id, name, data_type in session.execute(
-                select(
-                    TYPE_PROPERTIES.c.type_id, TYPE_PROPERTIES.c.name, TYPE_PROPERTIES.c.data_type
-                ).where(TYPE_PROPERTIES.c.type_id.in_(chunk))
+            for type_id, name, data_type in conn.execute(
+                _TYPE_PROPERTIES_BY_IDS, {"ids": list(chunk)}
             ):
                 props[type_id].append((name, data_type))
         out = []
@@ -505,6 +540,8 @@ class MetadataStore:
         self, kind: NodeKind, message: Any, position: int, declared: dict[str, int]
     ) -> None:
         where = f"{kind.name}s[{position}]"
+        if message.HasField("system_metadata"):
+            raise InvalidArgument(f"{where}: system_metadata is not supported")
         if kind is CONTEXTS and not message.name:
             raise InvalidArgument(f"{where}: a context needs a name")
         for name, value in message.properties.items():
@@ -649,14 +686,13 @@ class MetadataStore:
         """Messages of the nodes with ``ids``, in that order (missing ids are skipped)."""
         rows: dict[int, Any] = {}
         props: dict[int, list[Any]] = defaultdict(list)
+        conn = session.connection()
         for chunk in chunks(ids):
-            for row in session.execute(select(kind.table).where(kind.table.c.id.in_(chunk))):
+            for row in conn.execute(_ROWS_BY_IDS[kind.name], {"ids": list(chunk)}):
                 rows[row.id] = row
-            for prop in session.execute(
-                select(kind.properties).where(kind.properties.c.node_id.in_(chunk))
-            ):
+            for prop in conn.execute(_PROPERTIES_BY_IDS[kind.name], {"ids": list(chunk)}):
                 props[prop.node_id].append(prop)
-        type_names = self._type_names(session, {row.type_id for row in rows.values()})
+        type_names = self._type_names(conn, {row.type_id for row in rows.values()})
         out = []
         for node_id in ids:
             found = rows.get(node_id)
@@ -682,14 +718,15 @@ class MetadataStore:
             out.append(message)
         return out
 
-    def _type_names(self, session: Session, type_ids: set[int]) -> dict[int, str]:
-        if not type_ids:
-            return {}
-        return dict(
-            session.execute(
-                select(TYPES.c.id, TYPES.c.name).where(TYPES.c.id.in_(sorted(type_ids)))
-            ).all()
-        )
+    def _type_names(self, conn: Connection, type_ids: set[int]) -> dict[int, str]:
+        """Names of types by id. A type's name never changes: they are cached once read."""
+        missing = sorted(t for t in type_ids if t not in self._type_name_cache)
+        if missing:
+            found = {int(i): str(n) for i, n in conn.execute(_TYPE_NAMES, {"ids": missing})}
+            if getattr(self._local, "pending", None) is None:  # read committed rows only
+                self._type_name_cache.update(found)
+            return {**self._type_name_cache, **found}
+        return self._type_name_cache
 
     def list_nodes(
         self,
@@ -882,15 +919,11 @@ class MetadataStore:
                 session, EVENTS.c.execution_id, execution_ids
             )
 
-    def _events(
-        self, session: Session, column: Any, ids: Sequence[int], extra: Any = None
-    ) -> list[pb.Event]:
+    def _events(self, session: Session, column: Any, ids: Sequence[int]) -> list[pb.Event]:
         out = []
+        conn = session.connection()
         for chunk in chunks(list(dict.fromkeys(ids))):
-            statement = select(EVENTS).where(column.in_(chunk))
-            if extra is not None:
-                statement = statement.where(extra)
-            for row in session.execute(statement.order_by(EVENTS.c.id)):
+            for row in conn.execute(_EVENTS_BY[column.name], {"ids": list(chunk)}):
                 out.append(_event_message(row))
         return out
 
@@ -1309,11 +1342,11 @@ class MetadataStore:
         if not ids or not types:
             return []
         found: dict[int, None] = {}
+        statement = _NEIGHBOURS[(source.name, target.name)]
+        conn = session.connection()
         for chunk in chunks(list(ids)):
-            statement = select(target).where(source.in_(chunk)).distinct()
-            if len(types) < 8:
-                statement = statement.where(EVENTS.c.type.in_(types))
-            found.update(dict.fromkeys(sorted(session.execute(statement).scalars())))
+            params = {"ids": list(chunk), "types": list(types)}
+            found.update(dict.fromkeys(sorted(conn.execute(statement, params).scalars())))
         return list(found)
 
     def _ending(
@@ -1378,30 +1411,36 @@ class MetadataStore:
             graph.associations.extend(
                 pb.Association(context_id=c, execution_id=e) for c, e in associations
             )
-        for field, kind, nodes in (
-            ("artifact_types", ARTIFACT_TYPE, artifacts),
-            ("execution_types", EXECUTION_TYPE, executions),
-            ("context_types", CONTEXT_TYPE, contexts),
-        ):
-            if field in fields and nodes:
-                type_ids = sorted({n.type_id for n in nodes})
-                getattr(graph, field).extend(
-                    self._types(session, and_(TYPES.c.kind == kind, TYPES.c.id.in_(type_ids)))
-                )
+        nodes_of = {
+            "artifact_types": artifacts,
+            "execution_types": executions,
+            "context_types": contexts,
+        }
+        type_ids = sorted(
+            {n.type_id for f, nodes in nodes_of.items() if f in fields for n in nodes}
+        )
+        for message in self._types(session, type_ids=type_ids):
+            getattr(graph, _TYPE_FIELDS[type(message)]).append(message)
         return graph
 
     def _pairs(
         self, session: Session, table: Table, column: Any, ids: Sequence[int]
     ) -> list[tuple[int, int]]:
         pairs: list[tuple[int, int]] = []
+        conn = session.connection()
         for chunk in chunks(list(ids)):
             pairs.extend(
                 (int(c), int(n))
-                for c, n in session.execute(
-                    select(table.c.context_id, column).where(column.in_(chunk))
-                )
+                for c, n in conn.execute(_CONTEXT_PAIRS[table.name], {"ids": list(chunk)})
             )
         return pairs
+
+
+_TYPE_FIELDS = {
+    pb.ArtifactType: "artifact_types",
+    pb.ExecutionType: "execution_types",
+    pb.ContextType: "context_types",
+}
 
 
 def _included(ending: Any) -> bool:

@@ -99,18 +99,11 @@ def test_serve_on_port_zero_logs_the_port_it_picked(tmp_path: Path) -> None:
             env=_clean_env(),
         )
     try:
-        deadline = time.monotonic() + 30
-        match = None
-        while time.monotonic() < deadline and match is None:
-            match = re.search(r"url=http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-            time.sleep(0.05)
-        assert match is not None, log.read_text()
-        port = int(match.group(1))
+        port = int(_wait_for_log(log, r"url=http://127\.0\.0\.1:(\d+)").group(1))
         assert port != 0
         wait_healthy(f"http://127.0.0.1:{port}", process)
         # The metadata store runs in the same process, on a port of its own.
-        found = re.search(r"metadata store listening.*port=(\d+)", log.read_text())
-        assert found is not None, log.read_text()
+        found = _wait_for_log(log, r"metadata store listening.*port=(\d+)")
         assert _metadata_types(int(found.group(1))) == []
     finally:
         process.terminate()
@@ -130,26 +123,31 @@ def _metadata_types(port: int) -> list[str]:
     return [t.name for t in response.artifact_types]
 
 
+def _wait_for_log(log: Path, pattern: str, timeout: float = 30) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(errors="replace"))
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern!r} never appeared in the log:\n{log.read_text()}")
+
+
 def test_metadata_store_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = _clean_env()
-    stale = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "headrace",
-            "metadata-store",
-            "--data-dir",
-            str(tmp_path),
-            "--metadata-grpc-port",
-            "0",
-            "--log-format",
-            "text",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "headrace",
+        "metadata-store",
+        "--data-dir",
+        str(tmp_path),
+        "--metadata-grpc-port",
+        "0",
+        "--log-format",
+        "text",
+    ]
+    stale = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert stale.returncode == 3
     assert "run `headrace migrate`" in stale.stderr
     migrate = subprocess.run(
@@ -162,30 +160,9 @@ def test_metadata_store_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert migrate.returncode == 0, migrate.stderr
     log = tmp_path / "metadata.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "headrace",
-                "metadata-store",
-                "--data-dir",
-                str(tmp_path),
-                "--metadata-grpc-port",
-                "0",
-                "--log-format",
-                "text",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 30
-        found = None
-        while time.monotonic() < deadline and found is None:
-            found = re.search(r"metadata store listening.*port=(\d+)", log.read_text())
-            time.sleep(0.05)
-        assert found is not None, log.read_text()
+        found = _wait_for_log(log, r"metadata store listening.*port=(\d+)")
         assert _metadata_types(int(found.group(1))) == []
     finally:
         process.terminate()

@@ -166,9 +166,11 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
             extra={"database": db.engine.url.render_as_string(hide_password=True)},
         )
         return 3
-    metadata = start_metadata_store(settings, db, migrate=embedded and settings.migrate_on_start)
-    if metadata is None:
-        return 3
+    metadata = None
+    if embedded:  # api-server replicas leave lineage to `headrace metadata-store`
+        metadata = start_metadata_store(settings, db, migrate=settings.migrate_on_start)
+        if metadata is None:
+            return 3
     app = build_app(settings, build_services(settings, db))
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
@@ -188,7 +190,8 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
-        metadata.stop()
+        if metadata is not None:
+            metadata.stop()
     return 0
 
 

@@ -443,10 +443,12 @@ def _found_type(response: Any, field: str, found: Any | None, request: Any) -> A
 
 @dataclass
 class RunningServer:
-    """A started gRPC server and the port it bound."""
+    """A started gRPC server, the port it bound and the store it serves (for wiring a
+    ``LineageRecorder`` to the same store)."""
 
     server: grpc.Server
     port: int
+    store: MetadataStore
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
@@ -470,4 +472,4 @@ def start_server(
         raise OSError(f"could not bind the metadata store's gRPC port {address}")
     server.start()
     logger.info("metadata store listening", extra={"host": host, "port": bound, "protocol": "grpc"})
-    return RunningServer(server, bound)
+    return RunningServer(server, bound, store)

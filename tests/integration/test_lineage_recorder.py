@@ -3,10 +3,12 @@ call (a retry, a resumed run) changes nothing."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
+from api_server.storage import Database, build_engine
 from domain.errors import FailedPrecondition, InvalidArgument
 from metadata_store import LineageRecorder, MetadataStore, TaskLineage
 from metadata_store.store import ARTIFACTS, CONTEXTS, EXECUTIONS
@@ -155,3 +157,38 @@ def test_bad_task_lineage_is_refused_without_writing(
 def test_a_task_of_an_unknown_run_is_refused(metadata: MetadataStore) -> None:
     with pytest.raises(FailedPrecondition, match="start_run"):
         LineageRecorder(metadata).record_task("nope", TaskLineage(task_id="t", task_name="t"))
+
+
+def test_concurrent_recorders_of_one_task_make_one_execution(
+    database_url: str, metadata: MetadataStore
+) -> None:
+    # Separate engines, as an engine retrying on another worker would have.
+    stores = [MetadataStore(Database(build_engine(database_url))) for _ in range(4)]
+    LineageRecorder(stores[0]).start_run("race", "pipe", "race")
+    task = TaskLineage(
+        task_id="t",
+        task_name="t",
+        state="COMPLETE",
+        output_artifacts={"out": [_artifact("/race/out")]},
+    )
+    barrier = threading.Barrier(len(stores))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def record(store: MetadataStore) -> None:
+        try:
+            barrier.wait()
+            results.append(LineageRecorder(store).record_task("race", task))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.db.dispose()  # type: ignore[attr-defined]
+    assert errors == []
+    assert len({(r.execution_id, tuple(r.artifact_ids["out"])) for r in results}) == 1
+    assert _count(metadata) == (2, 1, 1, 1)

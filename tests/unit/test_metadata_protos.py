@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from metadata_store.proto import generate
 
@@ -32,3 +38,25 @@ def test_the_service_keeps_ml_metadata_names() -> None:
         "options": 4,
         "transaction_options": 5,
     }
+
+
+def test_every_message_we_declare_matches_ml_metadata_field_for_field() -> None:
+    """Wire compatibility: ML-Metadata's own generated protos (its venv) against ours."""
+    script = Path(__file__).resolve().parents[1] / "mlmd_client" / "describe_protos.py"
+    mlmd_python = script.parents[2] / ".venv-mlmd" / "bin" / "python"
+    if not mlmd_python.exists():
+        pytest.fail(f"{mlmd_python} is missing: run `make mlmd-venv` (make test does)")
+
+    def describe(python: str, which: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [python, str(script), which], capture_output=True, text=True, timeout=120, check=True
+        )
+        return dict(json.loads(done.stdout))
+
+    theirs = describe(str(mlmd_python), "ml_metadata")
+    ours = describe(sys.executable, "headrace")
+    assert ours["rpcs"] == theirs["rpcs"]
+    assert ours["messages"], "nothing described"
+    for name, fields in ours["messages"].items():
+        assert name in theirs["messages"], f"{name} is not an ML-Metadata message"
+        assert fields == {f: theirs["messages"][name][f] for f in fields}, name

@@ -42,12 +42,13 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
 
 
-def _add_metadata(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--metadata-grpc-port",
-        type=int,
-        help="metadata store (ML-Metadata gRPC) port (default 8080; 0 picks a free one)",
-    )
+def _add_metadata(parser: argparse.ArgumentParser, *, port: bool = True) -> None:
+    if port:
+        parser.add_argument(
+            "--metadata-grpc-port",
+            type=int,
+            help="metadata store (ML-Metadata gRPC) port (default 8080; 0 picks a free one)",
+        )
     parser.add_argument(
         "--metadata-database-url", help="database of the metadata store (default: the main one)"
     )
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="upgrade or downgrade the database schema")
     _add_common(migrate)
+    _add_metadata(migrate, port=False)
     action = migrate.add_subparsers(dest="action")
     up = action.add_parser("upgrade", help="upgrade to a revision (default head)")
     up.add_argument("revision", nargs="?", default="head")

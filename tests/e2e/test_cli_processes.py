@@ -167,3 +167,53 @@ def test_metadata_store_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_metadata_store_in_a_database_of_its_own(tmp_path: Path) -> None:
+    import grpc
+    from sqlalchemy import create_engine, text
+
+    from metadata_store.proto import metadata_store_pb2 as pb
+    from metadata_store.proto import metadata_store_service_pb2 as svc
+    from metadata_store.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+    env = _clean_env()
+    lineage_url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    options = ["--data-dir", str(tmp_path), "--metadata-database-url", lineage_url]
+    serve_options = [*options, "--metadata-grpc-port", "0", "--log-format", "text"]
+    migrate = subprocess.run(
+        [sys.executable, "-m", "headrace", "migrate", *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    log = tmp_path / "metadata.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headrace", "metadata-store", *serve_options],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        port = int(_wait_for_log(log, r"metadata store listening.*port=(\d+)").group(1))
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = svc_grpc.MetadataStoreServiceStub(channel)
+            request = svc.PutArtifactTypeRequest(artifact_type=pb.ArtifactType(name="Kept"))
+            stub.PutArtifactType(request, timeout=10)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    def type_names(url: str) -> list[str]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return [row[0] for row in conn.execute(text("SELECT name FROM mlmd_types"))]
+        finally:
+            engine.dispose()
+
+    assert type_names(lineage_url) == ["Kept"]
+    assert type_names(f"sqlite:///{tmp_path / 'headrace.db'}") == []

@@ -104,7 +104,7 @@ class LineageRecorder:
                 [{"context_id": run_context_id, "parent_context_id": pipeline_id}],
             )
 
-        self.store._write_retrying(work)
+        self.store._write(work, retry=True)
 
     def _context(
         self, session: Session, type_name: str, name: str, custom: Mapping[str, Any]
@@ -149,8 +149,8 @@ class LineageRecorder:
         state = STATES.get(task.state)
         if state is None or state == pb.Execution.UNKNOWN:
             raise InvalidArgument(f"state {task.state!r} is not an execution state")
-        return self.store._write_retrying(
-            lambda session: self._record(session, run_id, task, state)
+        return self.store._write(
+            lambda session: self._record(session, run_id, task, state), retry=True
         )
 
     def _record(self, session: Session, run_id: str, task: TaskLineage, state: int) -> RecordedTask:

@@ -7,9 +7,9 @@ Transactions come from a unit of work handed in by the composition root (anythin
 ``read()`` and ``write()`` context managers yielding a Session, like the API server's
 ``Database``): on SQLite its writers are serialised and use ``BEGIN IMMEDIATE``. Every
 operation is one transaction, so ``PutExecution`` and ``PutLineageSubgraph`` are atomic.
-Statements are Core, executed in bulk (one INSERT ... RETURNING for many nodes, one INSERT
-for all their properties): a bulk ``PutArtifacts`` costs a handful of round trips, not one
-per artifact.
+Statements are Core, the hot ones built once, executed in bulk (one INSERT for many nodes,
+one for all their properties): a bulk ``PutArtifacts`` costs a handful of round trips, not
+one per artifact.
 """
 
 from __future__ import annotations
@@ -196,11 +196,6 @@ def uri_digest(uri: str) -> str:
     return hashlib.sha256(uri.encode()).hexdigest()
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows (all with the same keys) in one executemany."""
-    conn.execute(_INSERTS[table.name], rows)
-
-
 def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT many rows, skipping those whose key exists (links are idempotent)."""
     if not rows:
@@ -267,7 +262,7 @@ class MetadataStore:
                 for kind, message in types
             ]
 
-        return self._write_retrying(work)
+        return self._write(work, retry=True)
 
     def _put_type(
         self, session: Session, kind: int, message: Any, can_add: bool, can_omit: bool
@@ -486,7 +481,7 @@ class MetadataStore:
             if message.properties or message.custom_properties:
                 property_rows.extend(self._property_rows(node_id, message))
         if property_rows:
-            insert_rows(conn, kind.properties, property_rows)
+            conn.execute(_INSERTS[kind.properties.name], property_rows)
         return created
 
     def _existing_rows(self, session: Session, kind: NodeKind, ids: list[int]) -> dict[int, Any]:
@@ -586,7 +581,7 @@ class MetadataStore:
             ids = list(range(last + 1, last + 1 + len(rows)))
             for node_id, row in zip(ids, rows, strict=True):
                 row["id"] = node_id
-            insert_rows(conn, kind.table, rows)
+            conn.execute(_INSERTS[kind.table.name], rows)
             return ids
         return [int(i) for i in conn.execute(_INSERT_MANY_RETURNING[kind.name], rows).scalars()]
 
@@ -1107,7 +1102,7 @@ class MetadataStore:
             )
             return execution_id, artifact_ids, context_ids
 
-        return self._write_retrying(work, retry=options.reuse_context_if_already_exist)
+        return self._write(work, retry=options.reuse_context_if_already_exist)
 
     def put_lineage_subgraph(self, request: Any) -> tuple[list[int], list[int], list[int]]:
         """PutLineageSubgraph: nodes, event edges by index, links to every context, atomically."""
@@ -1154,7 +1149,7 @@ class MetadataStore:
             )
             return execution_ids, artifact_ids, context_ids
 
-        return self._write_retrying(work, retry=options.reuse_context_if_already_exist)
+        return self._write(work, retry=options.reuse_context_if_already_exist)
 
     def _reusable_artifact(self, session: Session, artifact: Any, reuse: bool) -> Any:
         """With reuse by external id, an artifact without id takes the stored one's id."""
@@ -1207,9 +1202,6 @@ class MetadataStore:
             self._type_cache.update(pending)  # committed: what it read about types holds
             return result
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _write_retrying(self, work: Callable[[Session], T], *, retry: bool = True) -> T:
-        return self._write(work, retry=retry)
 
     # ------------------------------------------------------------------ lineage
     def get_lineage_subgraph(

@@ -7,14 +7,17 @@ Public interface for the composition root:
   ``metadata_store.rows`` and created by the shared Alembic tree.
 - ``start_server(store, host=..., port=...)``: the ``ml_metadata.MetadataStoreService`` gRPC
   server real ML-Metadata clients talk to.
-- ``LineageRecorder(store)``: what the embedded engine calls to record runs and tasks.
+- ``LineageRecorder(store)``: records runs and tasks; ``EngineLineage(recorder)`` is the
+  embedded engine's lineage port (``record(job, outcome)``) over it.
 """
 
+from .engine_lineage import EngineLineage
 from .lineage import LineageRecorder, RecordedTask, TaskLineage
 from .service import RunningServer, start_server
 from .store import MetadataStore, UnitOfWork
 
 __all__ = [
+    "EngineLineage",
     "LineageRecorder",
     "MetadataStore",
     "RecordedTask",

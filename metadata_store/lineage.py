@@ -192,7 +192,13 @@ class LineageRecorder:
         }
         outputs = {
             name: [
-                self._output_artifact(session, f"{external_id}/{name}/{i}", name, a)
+                self._output_artifact(
+                    session,
+                    f"{external_id}/{name}/{i}",
+                    name,
+                    a,
+                    cached=state == pb.Execution.CACHED,
+                )
                 for i, a in enumerate(items)
             ]
             for name, items in task.output_artifacts.items()
@@ -229,6 +235,12 @@ class LineageRecorder:
         if not uri:
             raise InvalidArgument(f"{where}: needs an artifact_id or a uri")
         type_id = self._artifact_type(session, spec, where)
+        found = self._latest_with_uri(session, type_id, str(uri))
+        if found is not None:
+            return found
+        return self.store._put_nodes(session, ARTIFACTS, [self._artifact(type_id, name, spec)])[0]
+
+    def _latest_with_uri(self, session: Session, type_id: int, uri: str) -> int | None:
         table = ARTIFACTS.table
         found = session.execute(
             select(table.c.id)
@@ -236,17 +248,26 @@ class LineageRecorder:
             .order_by(table.c.id.desc())
             .limit(1)
         ).scalar()
-        if found is not None:
-            return int(found)
-        return self.store._put_nodes(session, ARTIFACTS, [self._artifact(type_id, name, spec)])[0]
+        return None if found is None else int(found)
 
     def _output_artifact(
-        self, session: Session, external_id: str, name: str, spec: Mapping[str, Any]
+        self,
+        session: Session,
+        external_id: str,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        cached: bool,
     ) -> int:
         where = f"output_artifacts[{name!r}]"
         if spec.get("artifact_id") is not None:
             return self._known_artifact(session, int(spec["artifact_id"]), where)
         type_id = self._artifact_type(session, spec, where)
+        if cached and spec.get("uri"):
+            # A cache hit's outputs are the reused execution's artifacts: link those.
+            reused = self._latest_with_uri(session, type_id, str(spec["uri"]))
+            if reused is not None:
+                return reused
         artifact = self._artifact(type_id, name, spec)
         artifact.external_id = external_id
         found = session.execute(

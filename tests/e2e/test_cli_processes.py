@@ -20,6 +20,17 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")}
 
 
+def _migrate(env: dict[str, str], *options: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "headrace", "migrate", *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_api_server_refuses_a_stale_schema_and_names_the_fix(tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -45,14 +56,7 @@ def test_api_server_refuses_a_stale_schema_and_names_the_fix(tmp_path: Path) -> 
 
 def test_api_server_starts_after_an_explicit_migrate(tmp_path: Path) -> None:
     env = _clean_env()
-    migrate = subprocess.run(
-        [sys.executable, "-m", "headrace", "migrate", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    _migrate(env, "--data-dir", str(tmp_path))
     port = free_port()
     process = subprocess.Popen(
         [
@@ -150,14 +154,7 @@ def test_metadata_store_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     stale = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert stale.returncode == 3
     assert "run `headrace migrate`" in stale.stderr
-    migrate = subprocess.run(
-        [sys.executable, "-m", "headrace", "migrate", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    _migrate(env, "--data-dir", str(tmp_path))
     log = tmp_path / "metadata.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -181,14 +178,7 @@ def test_metadata_store_in_a_database_of_its_own(tmp_path: Path) -> None:
     lineage_url = f"sqlite:///{tmp_path / 'lineage.db'}"
     options = ["--data-dir", str(tmp_path), "--metadata-database-url", lineage_url]
     serve_options = [*options, "--metadata-grpc-port", "0", "--log-format", "text"]
-    migrate = subprocess.run(
-        [sys.executable, "-m", "headrace", "migrate", *options],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    _migrate(env, *options)
     log = tmp_path / "metadata.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lineage_inputs import kfp_artifact
+
 from metadata_store import EngineLineage, LineageRecorder, MetadataStore
 from metadata_store.store import EXECUTIONS
 
@@ -38,12 +40,7 @@ class Outcome:
 
 
 def _dataset(uri: str) -> dict[str, Any]:
-    return {
-        "name": "data",
-        "uri": uri,
-        "type": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"},
-        "metadata": {"rows": 10},
-    }
+    return kfp_artifact(uri, name="data", metadata={"rows": 10})
 
 
 def _run(lineage: EngineLineage, run_id: str, *, cached: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,15 +7,12 @@ import threading
 from typing import Any
 
 import pytest
+from lineage_inputs import kfp_artifact
 
 from api_server.storage import Database, build_engine
 from domain.errors import FailedPrecondition, InvalidArgument
 from metadata_store import LineageRecorder, MetadataStore, TaskLineage
 from metadata_store.store import ARTIFACTS, CONTEXTS, EXECUTIONS
-
-
-def _artifact(uri: str, title: str = "system.Dataset", **extra: Any) -> dict[str, Any]:
-    return {"uri": uri, "type": {"schemaTitle": title, "schemaVersion": "0.0.1"}, **extra}
 
 
 def _count(metadata: MetadataStore) -> tuple[int, int, int, int]:
@@ -39,8 +36,8 @@ def test_recording_twice_updates_in_place(metadata: MetadataStore) -> None:
         state="RUNNING",
         cache_fingerprint="abc123",
         input_parameters={"n": 3, "label": "x", "cfg": {"a": 1}, "xs": [1, 2]},
-        input_artifacts={"seed": [_artifact("s3://bucket/seed.csv")]},
-        output_artifacts={"data": [_artifact("/root/r1/data", metadata={"rows": 3})]},
+        input_artifacts={"seed": [kfp_artifact("s3://bucket/seed.csv")]},
+        output_artifacts={"data": [kfp_artifact("/root/r1/data", metadata={"rows": 3})]},
     )
     first = recorder.record_task("r1", task)
     before = _count(metadata)
@@ -77,7 +74,7 @@ def test_a_cache_hit_links_the_reused_execution_and_outputs(metadata: MetadataSt
             task_id="train",
             task_name="train",
             state="COMPLETE",
-            output_artifacts={"model": [_artifact("/root/r1/model", "system.Model")]},
+            output_artifacts={"model": [kfp_artifact("/root/r1/model", "system.Model")]},
         ),
     )
     recorder.start_run("r2", "pipe", "second")
@@ -90,7 +87,7 @@ def test_a_cache_hit_links_the_reused_execution_and_outputs(metadata: MetadataSt
             state="CACHED",
             cached_from_execution_id=original.execution_id,
             output_artifacts={
-                "model": [_artifact("/root/r1/model", "system.Model", artifact_id=model_id)]
+                "model": [kfp_artifact("/root/r1/model", "system.Model", artifact_id=model_id)]
             },
         ),
     )
@@ -114,7 +111,7 @@ def test_an_input_found_by_uri_is_reused(metadata: MetadataStore) -> None:
             task_id="a",
             task_name="a",
             state="COMPLETE",
-            output_artifacts={"out": [_artifact("/shared/x")]},
+            output_artifacts={"out": [kfp_artifact("/shared/x")]},
         ),
     )
     used = recorder.record_task(
@@ -123,7 +120,7 @@ def test_an_input_found_by_uri_is_reused(metadata: MetadataStore) -> None:
             task_id="b",
             task_name="b",
             state="COMPLETE",
-            input_artifacts={"in": [_artifact("/shared/x")]},
+            input_artifacts={"in": [kfp_artifact("/shared/x")]},
         ),
     )
     assert used.input_artifact_ids == {"in": made.artifact_ids["out"]}
@@ -169,7 +166,7 @@ def test_concurrent_recorders_of_one_task_make_one_execution(
         task_id="t",
         task_name="t",
         state="COMPLETE",
-        output_artifacts={"out": [_artifact("/race/out")]},
+        output_artifacts={"out": [kfp_artifact("/race/out")]},
     )
     barrier = threading.Barrier(len(stores))
     results: list[Any] = []

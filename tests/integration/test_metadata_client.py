@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lineage_inputs import kfp_artifact
+
 from metadata_store import LineageRecorder, MetadataStore, TaskLineage
 
 
@@ -84,10 +86,6 @@ def test_the_real_client_drives_every_kind_of_call(
     }
 
 
-def _artifact(uri: str, title: str, **extra: Any) -> dict[str, Any]:
-    return {"uri": uri, "type": {"schemaTitle": title, "schemaVersion": "0.0.1"}, **extra}
-
-
 def test_a_recorded_run_walks_from_run_to_consumer_with_the_real_client(
     metadata: MetadataStore, mlmd_port: int, mlmd_client: Callable[..., Any]
 ) -> None:
@@ -100,7 +98,9 @@ def test_a_recorded_run_walks_from_run_to_consumer_with_the_real_client(
             task_name="prepare",
             state="COMPLETE",
             input_parameters={"rows": 100},
-            output_artifacts={"data": [_artifact("/root/run-42/prepare/data", "system.Dataset")]},
+            output_artifacts={
+                "data": [kfp_artifact("/root/run-42/prepare/data", "system.Dataset")]
+            },
         ),
     )
     [data_id] = prepared.artifact_ids["data"]
@@ -112,10 +112,10 @@ def test_a_recorded_run_walks_from_run_to_consumer_with_the_real_client(
             state="COMPLETE",
             input_artifacts={
                 "data": [
-                    _artifact("/root/run-42/prepare/data", "system.Dataset", artifact_id=data_id)
+                    kfp_artifact("/root/run-42/prepare/data", "system.Dataset", artifact_id=data_id)
                 ]
             },
-            output_artifacts={"model": [_artifact("/root/run-42/train/model", "system.Model")]},
+            output_artifacts={"model": [kfp_artifact("/root/run-42/train/model", "system.Model")]},
         ),
     )
     seen = mlmd_client(mlmd_port, "--walk-run", "run-42")

@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The real ml-metadata client pins protobuf<5, so its tests and benchmark use a venv of its own.
+MLMD_PYTHON ?= python3.11
+MLMD_VENV ?= .venv-mlmd
+MLMD_INSTALLED := $(MLMD_VENV)/.installed-ml-metadata-1.17.1
 PYTEST_WORKERS ?= 2
 # The S3 server the artifact-store tests talk to, in a venv of its own: moto pins a
 # python-dateutil that the kubernetes client in .venv does not accept.
 MOTO_VENV ?= .venv-moto
 MOTO_INSTALLED := $(MOTO_VENV)/.installed-moto-5
 
-.PHONY: run install moto test test-fast lint databases browser bench clean protos
+.PHONY: run install moto test test-fast lint databases browser bench clean protos mlmd-venv
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +31,14 @@ $(MOTO_INSTALLED):
 
 ## The moto S3 server used by the artifact-store tests (tests start it on a free port).
 moto: $(MOTO_INSTALLED)
+
+$(MLMD_INSTALLED):
+	test -x $(MLMD_VENV)/bin/python || $(MLMD_PYTHON) -m venv $(MLMD_VENV)
+	$(MLMD_VENV)/bin/python -m pip install --quiet 'ml-metadata==1.17.1'
+	touch $@
+
+## The ml-metadata client's own venv (Python 3.11), for the client tests and the benchmark.
+mlmd-venv: $(MLMD_INSTALLED)
 
 ## Start Headrace on the embedded default (SQLite in ./.headrace), migrating first.
 run: install
@@ -54,20 +66,24 @@ lint: install
 	$(BIN)/lint-imports
 
 ## The whole suite: lint, unit, integration on SQLite + MariaDB + PostgreSQL, end-to-end.
-test: install moto databases browser lint
+test: install moto mlmd-venv databases browser lint
 	HEADRACE_TEST_DATABASES=sqlite,mariadb,postgresql $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## Unit + SQLite integration, no end-to-end: for every commit (~2 min).
-test-fast: install moto
+test-fast: install moto mlmd-venv
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
 
 ## Regenerate api_server/grpc_api/generated from the .proto files (commit the result).
 protos: install
 	$(BIN)/python -m api_server.grpc_api.codegen
 
-bench: install browser
+bench: install mlmd-venv browser
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_ui.py
 
+## Regenerate the metadata store's gRPC code from metadata_store/proto/*.proto (committed).
+protos: install
+	$(BIN)/python -m metadata_store.proto.generate
+
 clean:
-	rm -rf $(VENV) $(MOTO_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MOTO_VENV) $(MLMD_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

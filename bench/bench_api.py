@@ -165,7 +165,7 @@ def start_server(database_url: str, data_dir: Path, log_level: str) -> Server:
     env = dict(os.environ, HEADRACE_ACCESS_LOG="false")
     launcher = [str(VENV_BIN / "headrace")]
     cmd = [*launcher, "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
-    cmd += ["--data-dir", str(data_dir)]
+    cmd += ["--data-dir", str(data_dir), "--metadata-grpc-port", "0"]
     cmd += ["--database-url", database_url, "--log-format", "text", "--log-level", log_level]
     with log_path.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool = True
 
+    # The metadata store (ML-Metadata's gRPC service): its port, and optionally a database of
+    # its own (default: the main database; either way the one Alembic tree creates its tables).
+    metadata_grpc_port: int = Field(
+        8080, ge=0, le=65535, description="metadata store gRPC port; 0 picks a free port"
+    )
+    metadata_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the metadata store; default: the main database"
+    )
+
     # Uploads and package_url fetches.
     max_upload_bytes: int = Field(32 * 1024 * 1024, gt=0)
     package_url_timeout_seconds: float = Field(30.0, gt=0)
@@ -89,6 +98,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'headrace.db').resolve()}"
+
+    @property
+    def effective_metadata_database_url(self) -> str:
+        """The metadata store's own URL, or the main database's."""
+        return self.metadata_database_url or self.effective_database_url
 
     @property
     def artifact_dir(self) -> Path:

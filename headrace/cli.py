@@ -1,18 +1,24 @@
-"""``headrace`` — serve, api-server, migrate."""
+"""``headrace`` — serve, api-server, metadata-store, migrate."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from domain.logging_setup import configure_logging
 from domain.settings import Settings
+
+if TYPE_CHECKING:
+    from api_server.storage import Database
+    from metadata_store import RunningServer
 
 logger = logging.getLogger("headrace")
 
@@ -39,6 +45,18 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
 
 
+def _add_metadata(parser: argparse.ArgumentParser, *, port: bool = True) -> None:
+    if port:
+        parser.add_argument(
+            "--metadata-grpc-port",
+            type=int,
+            help="metadata store (ML-Metadata gRPC) port (default 8080; 0 picks a free one)",
+        )
+    parser.add_argument(
+        "--metadata-database-url", help="database of the metadata store (default: the main one)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headrace", description="Kubeflow Pipelines v2 control plane"
@@ -50,14 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not migrate the database on start"
     )
+    _add_metadata(serve)
 
     api = commands.add_parser(
         "api-server", help="run the API server alone (refuses a stale schema)"
     )
     _add_server(api)
 
+    metadata = commands.add_parser(
+        "metadata-store", help="run the metadata store (ML-Metadata gRPC) alone"
+    )
+    _add_common(metadata)
+    _add_metadata(metadata)
+    metadata.add_argument("--host", help="address to bind (default 127.0.0.1)")
+
     migrate = commands.add_parser("migrate", help="upgrade or downgrade the database schema")
     _add_common(migrate)
+    _add_metadata(migrate, port=False)
     action = migrate.add_subparsers(dest="action")
     up = action.add_parser("upgrade", help="upgrade to a revision (default head)")
     up.add_argument("revision", nargs="?", default="head")
@@ -79,6 +106,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level",
         "log_format",
         "max_upload_bytes",
+        "metadata_grpc_port",
+        "metadata_database_url",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -98,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         return run_migrate(settings, args)
+    if args.command == "metadata-store":
+        return run_metadata_store(settings)
     return run_server(settings, embedded=args.command == "serve")
 
 
@@ -107,10 +138,13 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
     action = args.action or "upgrade"
-    if action == "upgrade":
-        migrations.upgrade(url, getattr(args, "revision", "head"))
-    elif action == "downgrade":
-        migrations.downgrade(url, args.revision)
+    # A metadata store with a database of its own gets the same schema history there.
+    urls = list(dict.fromkeys([url, settings.effective_metadata_database_url]))
+    for target in urls:
+        if action == "upgrade":
+            migrations.upgrade(target, getattr(args, "revision", "head"))
+        elif action == "downgrade":
+            migrations.downgrade(target, args.revision)
     from api_server.storage import build_engine
 
     engine = build_engine(url)
@@ -139,10 +173,15 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
             extra={"database": db.engine.url.render_as_string(hide_password=True)},
         )
         return 3
+    metadata = None
+    if embedded:  # api-server replicas leave lineage to `headrace metadata-store`
+        metadata = start_metadata_store(settings, db, migrate=settings.migrate_on_start)
+        if metadata is None:
+            return 3
     if embedded and settings.run_engine == "embedded":
         from headrace.wiring import build_embedded
 
-        backend, reader = build_embedded(settings, db)
+        backend, reader = build_embedded(settings, db, metadata)
         services = build_services(settings, db, backend, reader)
     else:
         services = build_services(settings, db)
@@ -166,5 +205,54 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
         },
     )
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if metadata is not None:
+            metadata.stop()
+    return 0
+
+
+def start_metadata_store(
+    settings: Settings, db: Database, *, migrate: bool
+) -> RunningServer | None:
+    """Serve the metadata store on ``settings.metadata_grpc_port`` over ``db`` or its own
+    database; None (after logging why) when that database's schema is stale."""
+    import migrations
+    from api_server.storage import Database, build_engine
+    from metadata_store import MetadataStore, start_server
+
+    url = settings.effective_metadata_database_url
+    store_db = db
+    if url != settings.effective_database_url:
+        if migrate:
+            migrations.upgrade(url)
+        store_db = Database(build_engine(url, busy_timeout_ms=settings.db_busy_timeout_ms))
+    if migrations.pending_revisions(store_db.engine):
+        logger.error(
+            "the metadata store's schema is not at the current revision; run `headrace migrate`",
+            extra={"database": store_db.engine.url.render_as_string(hide_password=True)},
+        )
+        return None
+    return start_server(
+        MetadataStore(store_db), host=settings.host, port=settings.metadata_grpc_port
+    )
+
+
+def run_metadata_store(settings: Settings) -> int:
+    """``headrace metadata-store``: the ML-Metadata gRPC service alone, until SIGINT/SIGTERM."""
+    from api_server import build_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = build_database(settings)
+    server = start_metadata_store(settings, db, migrate=False)
+    if server is None:
+        return 3
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    logger.info("metadata store stopping")
+    server.stop()
+    db.dispose()
     return 0

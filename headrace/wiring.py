@@ -17,6 +17,7 @@ from api_server.storage import Database
 from cache_webhook import CacheEntry, CacheStore, cache_key, parse_max_staleness
 from domain.errors import FailedPrecondition
 from domain.settings import Settings
+from metadata_store import EngineLineage, LineageRecorder, RunningServer
 
 
 class EngineCache:
@@ -77,10 +78,15 @@ class StoreReader:
             return stream.read()
 
 
-def build_embedded(settings: Settings, db: Database) -> tuple[EmbeddedEngine, StoreReader]:
-    """The embedded engine with its cache, and the reader the API serves artifacts with."""
+def build_embedded(
+    settings: Settings, db: Database, metadata: RunningServer | None = None
+) -> tuple[EmbeddedEngine, StoreReader]:
+    """The embedded engine with its cache and (when the metadata store runs in this process)
+    its lineage recorder, and the reader the API serves artifacts with."""
     artifacts = ArtifactStore.from_settings(settings)
     cache = EngineCache(
         CacheStore(db.engine), max_staleness=parse_max_staleness(settings.cache_max_staleness)
     )
-    return build_embedded_engine(settings, artifacts, cache=cache), StoreReader(artifacts)
+    lineage = EngineLineage(LineageRecorder(metadata.store)) if metadata is not None else None
+    engine = build_embedded_engine(settings, artifacts, cache=cache, lineage=lineage)
+    return engine, StoreReader(artifacts)

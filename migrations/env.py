@@ -7,10 +7,12 @@ from alembic import context
 import cache_webhook
 from api_server.storage.engine import build_engine
 from api_server.storage.rows import Base
+from metadata_store.rows import MetadataBase
 
 config = context.config
-# Every component's tables, compared by autogenerate as one schema.
-target_metadata = [Base.metadata, cache_webhook.metadata]
+# Every component's tables, one Alembic tree (the metadata store may live in its own database,
+# which then holds the whole schema too: one revision history for every database).
+target_metadata = [Base.metadata, cache_webhook.metadata, MetadataBase.metadata]
 
 
 def run_migrations_online() -> None:

@@ -57,6 +57,8 @@ def start_server(
             str(data_dir),
             "--log-format",
             "text",
+            "--metadata-grpc-port",
+            "0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

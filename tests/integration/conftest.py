@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
+import json
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,12 @@ from api_server.storage import Database
 from api_server.storage.rows import Base
 from domain.pipeline_spec import load_pipeline_package
 from domain.resources import Page
+from metadata_store import MetadataStore, start_server
+from metadata_store.rows import MetadataBase
+
+REPO = Path(__file__).resolve().parents[2]
+MLMD_PYTHON = REPO / ".venv-mlmd" / "bin" / "python"
+CLIENT_SCRIPT = REPO / "tests" / "mlmd_client" / "exercise_store.py"
 
 
 @functools.cache
@@ -80,3 +89,43 @@ def walk_pages() -> Callable[..., list[Page[Any]]]:
                 return pages
 
     return walk
+
+
+# -- the metadata store --------------------------------------------------------------------
+@pytest.fixture
+def metadata(db: Database) -> MetadataStore:
+    """A metadata store over the test database, its tables emptied first."""
+    with db.engine.begin() as conn:
+        for table in reversed(MetadataBase.metadata.sorted_tables):
+            conn.execute(table.delete())
+    return MetadataStore(db)
+
+
+@pytest.fixture
+def mlmd_port(metadata: MetadataStore) -> Iterator[int]:
+    """The store served over gRPC on a free port of 127.0.0.1."""
+    server = start_server(metadata, port=0)
+    try:
+        yield server.port
+    finally:
+        server.stop(grace=None)
+
+
+@pytest.fixture
+def mlmd_client() -> Callable[..., Any]:
+    """``mlmd_client(port, *args)``: run the real ml-metadata client script, return its JSON."""
+
+    def run(port: int, *args: str) -> Any:
+        if not MLMD_PYTHON.exists():
+            pytest.fail(f"{MLMD_PYTHON} is missing: run `make mlmd-venv` (make test does)")
+        done = subprocess.run(
+            [str(MLMD_PYTHON), str(CLIENT_SCRIPT), "--port", str(port), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        return json.loads(done.stdout)
+
+    return run

@@ -21,9 +21,10 @@ from api_server.services import PipelineInput, PipelineSource, RunInput, Version
 from api_server.storage import Database, build_engine
 from api_server.storage.rows import Base
 from domain.settings import Settings
+from metadata_store.rows import MetadataBase
 
-# Every component's tables: the API server's and the cache's.
-METADATA = [Base.metadata, cache_webhook.metadata]
+# Every component's tables: the API server's, the cache's and the metadata store's.
+METADATA = [Base.metadata, cache_webhook.metadata, MetadataBase.metadata]
 TABLES = {table.name for metadata in METADATA for table in metadata.sorted_tables}
 
 
@@ -103,9 +104,10 @@ def test_schema_comparison_notices_drift(empty_database_url: str, engine: Engine
     size = drifted.tables["pipeline_specs"].c.size_bytes
     size.type = drifted.tables["runs"].c.display_name.type
     drifted.tables["cache_entries"].append_column(Column("extra", Integer, nullable=True))
+    drifted.tables["mlmd_events"].append_column(Column("extra", Integer, nullable=True))
     differences = schema_differences(engine, drifted)
     kinds = sorted(str(d[0][0] if isinstance(d, list) else d[0]) for d in differences)
-    assert kinds == ["add_column", "add_column", "modify_type"], differences
+    assert kinds == ["add_column", "add_column", "add_column", "modify_type"], differences
 
 
 def test_the_cache_table_follows_the_shared_naming_convention() -> None:

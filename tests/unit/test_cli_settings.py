@@ -85,3 +85,23 @@ def test_grpc_port_out_of_range_is_reported(
     monkeypatch.setenv("HEADRACE_GRPC_PORT", "70000")
     assert main(["migrate", "current"]) == 2
     assert "grpc_port" in capsys.readouterr().err
+
+
+def test_metadata_store_flags_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("HEADRACE_METADATA_GRPC_PORT", "HEADRACE_METADATA_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = settings_from(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
+    assert defaults.metadata_grpc_port == 8080
+    assert defaults.effective_metadata_database_url == defaults.effective_database_url
+    args = build_parser().parse_args(
+        [
+            "metadata-store",
+            "--metadata-grpc-port",
+            "0",
+            "--metadata-database-url",
+            "sqlite:////tmp/lineage.db",
+        ]
+    )
+    chosen = settings_from(args)
+    assert chosen.metadata_grpc_port == 0
+    assert chosen.effective_metadata_database_url == "sqlite:////tmp/lineage.db"

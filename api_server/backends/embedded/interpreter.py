@@ -89,6 +89,7 @@ class Job:
     generation: int
     node_id: str
     path: str
+    pipeline_name: str
     task_name: str
     display_name: str
     component: Mapping[str, Any]
@@ -628,6 +629,7 @@ class RunInterpreter:
             generation=self.run.generation,
             node_id=node.node_id,
             path=node.path,
+            pipeline_name=str((self.spec.get("pipelineInfo") or {}).get("name") or ""),
             task_name=node.name,
             display_name=node.display_name,
             component=node.component,

@@ -192,9 +192,21 @@ class JobRunner:
             return outcome
         detail = dict(outcome.executor_detail or {})
         detail.update(ids)
+        # Each output artifact names its lineage id, so task details lead to it.
+        outputs = dict(outcome.outputs)
+        by_name = ids.get("artifact_ids")
+        if isinstance(by_name, Mapping) and outputs.get("artifacts"):
+            outputs["artifacts"] = {
+                name: [
+                    {**artifact, "artifact_id": artifact_id}
+                    for artifact, artifact_id in zip(items, by_name.get(name) or [], strict=False)
+                ]
+                + list(items[len(by_name.get(name) or []) :])
+                for name, items in outputs["artifacts"].items()
+            }
         return JobOutcome(
             state=outcome.state,
-            outputs=outcome.outputs,
+            outputs=outputs,
             error=outcome.error,
             executor_detail=detail,
             start_time=outcome.start_time,

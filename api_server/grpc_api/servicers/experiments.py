@@ -19,7 +19,7 @@ def experiment_message(e: Experiment) -> pb.Experiment:
         display_name=e.display_name,
         description=e.description,
         namespace=e.namespace,
-        storage_state=pb.Experiment.StorageState.Value(e.storage_state),
+        storage_state=e.storage_state,
     )
     set_time(message.created_at, e.created_at)
     set_time(message.last_run_created_at, e.last_run_created_at)

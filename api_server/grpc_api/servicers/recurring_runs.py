@@ -33,19 +33,21 @@ def recurring_run_message(r: RecurringRun) -> pb.RecurringRun:
         service_account=r.service_account,
         max_concurrency=r.max_concurrency,
         mode=pb.RecurringRun.ENABLE if r.status == "ENABLED" else pb.RecurringRun.DISABLE,
-        status=pb.RecurringRun.Status.Value(r.status),
+        status=r.status,
         no_catchup=r.no_catchup,
         namespace=r.namespace,
         experiment_id=r.experiment_id,
     )
     set_source(message, r.pipeline_id, r.pipeline_version_id, r.pipeline_spec)
     set_runtime_config(message.runtime_config, r.runtime_config)
+    schedule: pb.CronSchedule | pb.PeriodicSchedule
     if r.cron:
         schedule = message.trigger.cron_schedule
         schedule.cron = r.cron
     else:
-        schedule = message.trigger.periodic_schedule
-        schedule.interval_second = r.interval_seconds or 0
+        periodic = message.trigger.periodic_schedule
+        periodic.interval_second = r.interval_seconds or 0
+        schedule = periodic
     set_time(schedule.start_time, r.start_time)
     set_time(schedule.end_time, r.end_time)
     set_time(message.created_at, r.created_at)

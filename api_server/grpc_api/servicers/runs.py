@@ -42,7 +42,7 @@ def task_message(t: Task) -> pb.PipelineTaskDetail:
         run_id=t.run_id,
         task_id=t.task_id,
         display_name=t.display_name,
-        state=pb.RuntimeState.Value(t.state),
+        state=t.state,
         execution_id=_int(t.execution_id),
         parent_task_id=t.parent_task_id or "",
         pod_name=t.pod_name or "",
@@ -67,10 +67,10 @@ def run_message(r: Run) -> pb.Run:
         experiment_id=r.experiment_id,
         run_id=r.run_id,
         display_name=r.display_name,
-        storage_state=pb.Run.StorageState.Value(r.storage_state),
+        storage_state=r.storage_state,
         description=r.description,
         service_account=r.service_account,
-        state=pb.RuntimeState.Value(r.state),
+        state=r.state,
         recurring_run_id=r.recurring_run_id or "",
     )
     set_source(message, r.pipeline_id, r.pipeline_version_id, r.pipeline_spec)

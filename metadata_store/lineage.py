@@ -1,0 +1,366 @@
+"""Lineage of runs: what the embedded engine records, in ML-Metadata's terms.
+
+Per run: a ``system.Pipeline`` context (by pipeline name) and a ``system.PipelineRun``
+context (by run id) that is its child. Per task: an execution of type
+``system.ContainerExecution``/``system.DAGExecution``/``system.ImporterExecution`` associated
+with the run context, its input and output artifacts attributed to it, and INPUT/OUTPUT events
+whose path is the artifact's name.
+
+Every call is idempotent and atomic, so the engine may repeat it after a retry or on resume:
+the execution is found by its external id (``<run_id>/<task_id>``) and updated, output
+artifacts by theirs (``<run_id>/<task_id>/<name>/<index>``), links and events are written
+only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.errors import FailedPrecondition, InvalidArgument
+
+from .proto import metadata_store_pb2 as pb
+from .rows import ARTIFACT_TYPE, CONTEXT_TYPE, EXECUTION_TYPE
+from .store import (
+    ARTIFACTS,
+    CONTEXTS,
+    EVENTS,
+    EXECUTIONS,
+    PARENT_CONTEXTS,
+    TYPES,
+    MetadataStore,
+    insert_ignoring_duplicates,
+)
+from .values import python_value
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_CONTEXT = "system.Pipeline"
+RUN_CONTEXT = "system.PipelineRun"
+EXECUTION_TYPES = ("system.ContainerExecution", "system.DAGExecution", "system.ImporterExecution")
+STATES = dict(pb.Execution.State.items())
+
+
+@dataclass(frozen=True)
+class TaskLineage:
+    """One task as the engine knows it.
+
+    Artifacts are ``{name: [{"uri", "type": {"schemaTitle", "schemaVersion"}, "metadata",
+    "artifact_id"?}]}``; an ``artifact_id`` names a stored artifact to link instead of a new
+    one (a cache hit's reused outputs, an upstream task's output). An input artifact without
+    one is found by its uri, or created.
+    """
+
+    task_id: str
+    task_name: str
+    display_name: str = ""
+    execution_type: str = "system.ContainerExecution"
+    state: str = "RUNNING"
+    cache_fingerprint: str | None = None
+    input_parameters: Mapping[str, Any] = field(default_factory=dict)
+    input_artifacts: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    output_artifacts: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    cached_from_execution_id: int | None = None
+    output_parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedTask:
+    """Ids of what was recorded: the execution, and the artifacts per output (and input) name."""
+
+    execution_id: int
+    artifact_ids: dict[str, list[int]]
+    input_artifact_ids: dict[str, list[int]] = field(default_factory=dict)
+
+
+class LineageRecorder:
+    """Writes runs and tasks into the metadata store; safe to call again with the same data."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, run_id: str, pipeline_name: str, run_display_name: str) -> None:
+        """The pipeline and run contexts, the run a child of the pipeline."""
+        if not run_id:
+            raise InvalidArgument("run_id must not be empty")
+
+        def work(session: Session) -> None:
+            pipeline_id = self._context(session, PIPELINE_CONTEXT, pipeline_name or "pipeline", {})
+            run_context_id = self._context(
+                session,
+                RUN_CONTEXT,
+                run_id,
+                {"display_name": run_display_name, "pipeline_name": pipeline_name},
+            )
+            insert_ignoring_duplicates(
+                session,
+                PARENT_CONTEXTS,
+                [{"context_id": run_context_id, "parent_context_id": pipeline_id}],
+            )
+
+        self.store._write(work, retry=True)
+
+    def _context(
+        self, session: Session, type_name: str, name: str, custom: Mapping[str, Any]
+    ) -> int:
+        type_id = self.store._put_type(
+            session, CONTEXT_TYPE, pb.ContextType(name=type_name), True, True
+        )
+        table = CONTEXTS.table
+        found = session.execute(
+            select(table.c.id).where(table.c.type_id == type_id, table.c.name == name)
+        ).scalar()
+        if found is not None:
+            return int(found)
+        context = pb.Context(type_id=type_id, name=name)
+        for key, value in custom.items():
+            context.custom_properties[key].CopyFrom(python_value(value))
+        return self.store._put_nodes(session, CONTEXTS, [context])[0]
+
+    def _run_context_id(self, session: Session, run_id: str) -> int:
+        found = session.execute(
+            select(CONTEXTS.table.c.id)
+            .join(TYPES, TYPES.c.id == CONTEXTS.table.c.type_id)
+            .where(
+                TYPES.c.kind == CONTEXT_TYPE,
+                TYPES.c.name == RUN_CONTEXT,
+                CONTEXTS.table.c.name == run_id,
+            )
+        ).scalar()
+        if found is None:
+            raise FailedPrecondition(f"run {run_id!r} has no lineage yet; call start_run first")
+        return int(found)
+
+    # ------------------------------------------------------------------ tasks
+    def record_task(self, run_id: str, task: TaskLineage) -> RecordedTask:
+        """Upsert the task's execution, its artifacts, events and links to the run."""
+        if not task.task_id:
+            raise InvalidArgument("task_id must not be empty")
+        if task.execution_type not in EXECUTION_TYPES:
+            raise InvalidArgument(
+                f"execution_type {task.execution_type!r} is not one of {list(EXECUTION_TYPES)}"
+            )
+        state = STATES.get(task.state)
+        if state is None or state == pb.Execution.UNKNOWN:
+            raise InvalidArgument(f"state {task.state!r} is not an execution state")
+        return self.store._write(
+            lambda session: self._record(session, run_id, task, state), retry=True
+        )
+
+    def _record(self, session: Session, run_id: str, task: TaskLineage, state: int) -> RecordedTask:
+        run_context_id = self._run_context_id(session, run_id)
+        execution_type = self.store._put_type(
+            session, EXECUTION_TYPE, pb.ExecutionType(name=task.execution_type), True, True
+        )
+        external_id = f"{run_id}/{task.task_id}"
+        execution = pb.Execution(
+            type_id=execution_type,
+            name=external_id,
+            external_id=external_id,
+            last_known_state=state,  # type: ignore[arg-type]
+        )
+        custom: dict[str, Any] = {
+            "task_name": task.task_name,
+            "display_name": task.display_name or task.task_name,
+            "run_id": run_id,
+            "inputs": dict(task.input_parameters),
+        }
+        if task.output_parameters:
+            custom["outputs"] = dict(task.output_parameters)
+        if task.cache_fingerprint:
+            custom["cache_fingerprint"] = task.cache_fingerprint
+        if task.cached_from_execution_id is not None:
+            custom["cached_execution_id"] = task.cached_from_execution_id
+        for key, value in custom.items():
+            execution.custom_properties[key].CopyFrom(python_value(value))
+        existing = session.execute(
+            select(EXECUTIONS.table.c.id).where(EXECUTIONS.table.c.external_id == external_id)
+        ).scalar()
+        if existing is not None:
+            execution.id = int(existing)
+        execution_id = self.store._put_nodes(session, EXECUTIONS, [execution])[0]
+
+        inputs = {
+            name: [self._input_artifact(session, name, i, a) for i, a in enumerate(items)]
+            for name, items in task.input_artifacts.items()
+        }
+        outputs = {
+            name: [
+                self._output_artifact(
+                    session,
+                    f"{external_id}/{name}/{i}",
+                    name,
+                    a,
+                    cached=state == pb.Execution.CACHED,
+                )
+                for i, a in enumerate(items)
+            ]
+            for name, items in task.output_artifacts.items()
+        }
+        events: list[tuple[int, str, int]] = [
+            (artifact_id, name, int(event_type))
+            for event_type, named in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs))
+            for name, ids in named.items()
+            for artifact_id in ids
+        ]
+        self._events(session, execution_id, events)
+        artifact_ids = sorted({a for _, ids in [*inputs.items(), *outputs.items()] for a in ids})
+        self.store._link(
+            session,
+            [(run_context_id, a) for a in artifact_ids],
+            [(run_context_id, execution_id)],
+        )
+        return RecordedTask(execution_id, outputs, inputs)
+
+    def _artifact_type(self, session: Session, spec: Mapping[str, Any], where: str) -> int:
+        schema = spec.get("type") or {}
+        title = schema.get("schemaTitle") if isinstance(schema, Mapping) else None
+        if not title:
+            raise InvalidArgument(f"{where}: type.schemaTitle must be set")
+        return self.store._put_type(session, ARTIFACT_TYPE, pb.ArtifactType(name=title), True, True)
+
+    def _input_artifact(
+        self, session: Session, name: str, index: int, spec: Mapping[str, Any]
+    ) -> int:
+        where = f"input_artifacts[{name!r}][{index}]"
+        if spec.get("artifact_id") is not None:
+            return self._known_artifact(session, int(spec["artifact_id"]), where)
+        uri = spec.get("uri")
+        if not uri:
+            raise InvalidArgument(f"{where}: needs an artifact_id or a uri")
+        type_id = self._artifact_type(session, spec, where)
+        found = self._latest_with_uri(session, type_id, str(uri))
+        if found is not None:
+            return found
+        return self.store._put_nodes(session, ARTIFACTS, [self._artifact(type_id, name, spec)])[0]
+
+    def _latest_with_uri(self, session: Session, type_id: int, uri: str) -> int | None:
+        table = ARTIFACTS.table
+        found = session.execute(
+            select(table.c.id)
+            .where(table.c.type_id == type_id, table.c.uri == uri)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        ).scalar()
+        return None if found is None else int(found)
+
+    def _output_artifact(
+        self,
+        session: Session,
+        external_id: str,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        cached: bool,
+    ) -> int:
+        where = f"output_artifacts[{name!r}]"
+        if spec.get("artifact_id") is not None:
+            return self._known_artifact(session, int(spec["artifact_id"]), where)
+        type_id = self._artifact_type(session, spec, where)
+        if cached and spec.get("uri"):
+            # A cache hit's outputs are the reused execution's artifacts: link those.
+            reused = self._latest_with_uri(session, type_id, str(spec["uri"]))
+            if reused is not None:
+                return reused
+        artifact = self._artifact(type_id, name, spec)
+        artifact.external_id = external_id
+        found = session.execute(
+            select(ARTIFACTS.table.c.id).where(ARTIFACTS.table.c.external_id == external_id)
+        ).scalar()
+        if found is not None:
+            artifact.id = int(found)
+        return self.store._put_nodes(session, ARTIFACTS, [artifact])[0]
+
+    def _artifact(self, type_id: int, name: str, spec: Mapping[str, Any]) -> pb.Artifact:
+        artifact = pb.Artifact(type_id=type_id, state=pb.Artifact.LIVE)
+        if spec.get("uri"):
+            artifact.uri = str(spec["uri"])
+        artifact.custom_properties["display_name"].string_value = str(spec.get("name") or name)
+        for key, value in (spec.get("metadata") or {}).items():
+            artifact.custom_properties[str(key)].CopyFrom(python_value(value))
+        return artifact
+
+    def _known_artifact(self, session: Session, artifact_id: int, where: str) -> int:
+        self.store._require(session, ARTIFACTS, {artifact_id}, where)
+        return artifact_id
+
+    def _events(
+        self, session: Session, execution_id: int, events: list[tuple[int, str, int]]
+    ) -> None:
+        stored = set(
+            session.execute(
+                select(EVENTS.c.artifact_id, EVENTS.c.type).where(
+                    EVENTS.c.execution_id == execution_id
+                )
+            ).tuples()
+        )
+        new = []
+        for artifact_id, name, event_type in events:
+            if (artifact_id, event_type) in stored:
+                continue
+            stored.add((artifact_id, event_type))
+            event = pb.Event(artifact_id=artifact_id, execution_id=execution_id, type=event_type)  # type: ignore[arg-type]
+            event.path.steps.add().key = name
+            new.append(event)
+        self.store._put_events(session, new)
+
+    # ------------------------------------------------------------------ reading
+    def lineage_of_run(self, run_id: str) -> dict[str, Any]:
+        """The run's lineage as plain data: its contexts, executions and their artifacts."""
+        with self.store.db.read() as session:
+            run_context_id = self._run_context_id(session, run_id)
+            execution_ids = list(
+                session.execute(
+                    select(EXECUTIONS.table.c.id)
+                    .where(self.store.context_condition(EXECUTIONS, run_context_id))
+                    .order_by(EXECUTIONS.table.c.id)
+                ).scalars()
+            )
+            executions = self.store._load_nodes(session, EXECUTIONS, execution_ids)
+            events = self.store._events(session, EVENTS.c.execution_id, execution_ids)
+            artifacts = self.store._load_nodes(
+                session, ARTIFACTS, sorted({e.artifact_id for e in events})
+            )
+            parents = list(
+                session.execute(
+                    select(PARENT_CONTEXTS.c.parent_context_id).where(
+                        PARENT_CONTEXTS.c.context_id == run_context_id
+                    )
+                ).scalars()
+            )
+        by_execution: dict[int, dict[str, dict[str, list[int]]]] = {
+            e.id: {"inputs": {}, "outputs": {}} for e in executions
+        }
+        for event in events:
+            side = "inputs" if event.type == pb.Event.INPUT else "outputs"
+            key = event.path.steps[0].key if event.path.steps else ""
+            by_execution[event.execution_id][side].setdefault(key, []).append(event.artifact_id)
+        return {
+            "run_context_id": run_context_id,
+            "pipeline_context_ids": parents,
+            "executions": [
+                {
+                    "id": e.id,
+                    "name": e.name,
+                    "type": e.type,
+                    "state": pb.Execution.State.Name(e.last_known_state),
+                    "task_name": e.custom_properties["task_name"].string_value,
+                    **by_execution[e.id],
+                }
+                for e in executions
+            ],
+            "artifacts": {
+                a.id: {
+                    "uri": a.uri,
+                    "type": a.type,
+                    "name": a.custom_properties["display_name"].string_value,
+                }
+                for a in artifacts
+            },
+        }

@@ -1,0 +1,109 @@
+"""EngineLineage: the engine's jobs and outcomes, as the embedded engine hands them over,
+recorded and then walked with the real ml-metadata client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lineage_inputs import kfp_artifact
+
+from metadata_store import EngineLineage, LineageRecorder, MetadataStore
+from metadata_store.store import EXECUTIONS
+
+
+@dataclass(frozen=True)
+class Context:
+    job_name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """The fields of the engine's Job that lineage reads."""
+
+    run_id: str
+    node_id: str
+    task_name: str
+    display_name: str
+    context: Context
+    parameters: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cache_key: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    executor_detail: dict[str, Any] | None = None
+
+
+def _dataset(uri: str) -> dict[str, Any]:
+    return kfp_artifact(uri, name="data", metadata={"rows": 10})
+
+
+def _run(lineage: EngineLineage, run_id: str, *, cached: dict[str, Any] | None) -> dict[str, Any]:
+    context = Context(job_name=f"nightly {run_id}")
+    produce = Job(run_id, "n-produce", "produce", "Produce", context, {"n": 10}, cache_key="k1")
+    detail = {"cached": True, "cache_key": "k1", "cached_from": cached} if cached else None
+    produced = lineage.record(
+        produce,
+        Outcome(
+            "SUCCEEDED",
+            {"parameters": {}, "artifacts": {"data": [_dataset("/root/run-a/produce/data")]}},
+            detail,
+        ),
+    )
+    consume = Job(
+        run_id,
+        "n-consume",
+        "consume",
+        "Consume",
+        context,
+        artifacts={"data": [_dataset("/root/run-a/produce/data")]},
+    )
+    consumed = lineage.record(consume, Outcome("FAILED"))
+    assert produced is not None and consumed is not None
+    return {"produced": produced, "consumed": consumed}
+
+
+def test_engine_jobs_become_lineage_the_real_client_can_walk(
+    metadata: MetadataStore, mlmd_port: int, mlmd_client: Callable[..., Any]
+) -> None:
+    lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "etl")
+    first = _run(lineage, "run-a", cached=None)
+    [data_id] = first["produced"]["artifact_ids"]["data"]
+    assert first["consumed"]["input_artifact_ids"] == {"data": [data_id]}
+    again = _run(lineage, "run-a", cached=None)  # the engine resumed: nothing new
+    assert again == first
+
+    origin = {"run_id": "run-a", "task_id": "n-produce"}
+    origin["execution_id"] = first["produced"]["execution_id"]
+    second = _run(lineage, "run-b", cached=origin)
+    assert second["produced"]["artifact_ids"] == {"data": [data_id]}  # the reused artifact
+    [hit] = metadata.get_nodes_by_id(EXECUTIONS, [second["produced"]["execution_id"]])
+    assert hit.last_known_state == hit.CACHED
+    assert hit.custom_properties["cached_execution_id"].int_value == origin["execution_id"]
+    assert hit.custom_properties["cache_fingerprint"].string_value == "k1"
+
+    seen = mlmd_client(mlmd_port, "--walk-run", "run-b")
+    assert seen == {
+        "run": "run-b",
+        "pipelines": ["etl"],
+        "executions": [
+            ["consume", "system.ContainerExecution", "FAILED"],
+            ["produce", "system.ContainerExecution", "CACHED"],
+        ],
+        "walk": [
+            {
+                "producer": "produce",
+                "state": "CACHED",
+                "output": "data",
+                "artifact_type": "system.Dataset",
+                "uri": "/root/run-a/produce/data",
+                # The artifact is shared with run-a, whose consumer is outside this run.
+                "consumers": ["?", "consume"],
+            }
+        ],
+    }

@@ -73,17 +73,15 @@ test: install moto mlmd-venv databases browser lint
 test-fast: install moto mlmd-venv
 	HEADRACE_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not slow"
 
-## Regenerate api_server/grpc_api/generated from the .proto files (commit the result).
+## Regenerate the gRPC code of both services from their .proto files (commit the result).
 protos: install
 	$(BIN)/python -m api_server.grpc_api.codegen
+	$(BIN)/python -m metadata_store.proto.generate
 
 bench: install mlmd-venv browser
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_ui.py
 
-## Regenerate the metadata store's gRPC code from metadata_store/proto/*.proto (committed).
-protos: install
-	$(BIN)/python -m metadata_store.proto.generate
 
 clean:
 	rm -rf $(VENV) $(MOTO_VENV) $(MLMD_VENV) .headrace .pytest_cache .mypy_cache .ruff_cache

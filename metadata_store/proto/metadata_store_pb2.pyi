@@ -41,7 +41,7 @@ class Value(_message.Message):
     struct_value: _struct_pb2.Struct
     proto_value: _any_pb2.Any
     bool_value: bool
-    def __init__(self, int_value: _Optional[int] = ..., double_value: _Optional[float] = ..., string_value: _Optional[str] = ..., struct_value: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., proto_value: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., bool_value: _Optional[bool] = ...) -> None: ...
+    def __init__(self, int_value: _Optional[int] = ..., double_value: _Optional[float] = ..., string_value: _Optional[str] = ..., struct_value: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., proto_value: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., bool_value: bool = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("id", "name", "type_id", "type", "uri", "external_id", "properties", "custom_properties", "state", "create_time_since_epoch", "last_update_time_since_epoch", "system_metadata")
@@ -471,7 +471,7 @@ class DictArtifactStructType(_message.Message):
     properties: _containers.MessageMap[str, ArtifactStructType]
     none_type_not_required: bool
     extra_properties_type: ArtifactStructType
-    def __init__(self, properties: _Optional[_Mapping[str, ArtifactStructType]] = ..., none_type_not_required: _Optional[bool] = ..., extra_properties_type: _Optional[_Union[ArtifactStructType, _Mapping]] = ...) -> None: ...
+    def __init__(self, properties: _Optional[_Mapping[str, ArtifactStructType]] = ..., none_type_not_required: bool = ..., extra_properties_type: _Optional[_Union[ArtifactStructType, _Mapping]] = ...) -> None: ...
 
 class ListOperationOptions(_message.Message):
     __slots__ = ("max_result_size", "order_by_field", "next_page_token", "filter_query")
@@ -491,7 +491,7 @@ class ListOperationOptions(_message.Message):
         IS_ASC_FIELD_NUMBER: _ClassVar[int]
         field: ListOperationOptions.OrderByField.Field
         is_asc: bool
-        def __init__(self, field: _Optional[_Union[ListOperationOptions.OrderByField.Field, str]] = ..., is_asc: _Optional[bool] = ...) -> None: ...
+        def __init__(self, field: _Optional[_Union[ListOperationOptions.OrderByField.Field, str]] = ..., is_asc: bool = ...) -> None: ...
     MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -551,7 +551,7 @@ class LineageSubgraphQueryOptions(_message.Message):
         INCLUDE_ENDING_NODES_FIELD_NUMBER: _ClassVar[int]
         filter_query: str
         include_ending_nodes: bool
-        def __init__(self, filter_query: _Optional[str] = ..., include_ending_nodes: _Optional[bool] = ...) -> None: ...
+        def __init__(self, filter_query: _Optional[str] = ..., include_ending_nodes: bool = ...) -> None: ...
     STARTING_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     STARTING_EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_NUM_HOPS_FIELD_NUMBER: _ClassVar[int]

@@ -14,7 +14,7 @@ class PutArtifactsRequest(_message.Message):
         __slots__ = ("abort_if_latest_updated_time_changed",)
         ABORT_IF_LATEST_UPDATED_TIME_CHANGED_FIELD_NUMBER: _ClassVar[int]
         abort_if_latest_updated_time_changed: bool
-        def __init__(self, abort_if_latest_updated_time_changed: _Optional[bool] = ...) -> None: ...
+        def __init__(self, abort_if_latest_updated_time_changed: bool = ...) -> None: ...
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -45,7 +45,7 @@ class PutArtifactTypeRequest(_message.Message):
     can_delete_fields: bool
     all_fields_match: bool
     transaction_options: _metadata_store_pb2.TransactionOptions
-    def __init__(self, artifact_type: _Optional[_Union[_metadata_store_pb2.ArtifactType, _Mapping]] = ..., can_add_fields: _Optional[bool] = ..., can_omit_fields: _Optional[bool] = ..., can_delete_fields: _Optional[bool] = ..., all_fields_match: _Optional[bool] = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, artifact_type: _Optional[_Union[_metadata_store_pb2.ArtifactType, _Mapping]] = ..., can_add_fields: bool = ..., can_omit_fields: bool = ..., can_delete_fields: bool = ..., all_fields_match: bool = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
 
 class PutArtifactTypeResponse(_message.Message):
     __slots__ = ("type_id",)
@@ -83,7 +83,7 @@ class PutExecutionTypeRequest(_message.Message):
     can_delete_fields: bool
     all_fields_match: bool
     transaction_options: _metadata_store_pb2.TransactionOptions
-    def __init__(self, execution_type: _Optional[_Union[_metadata_store_pb2.ExecutionType, _Mapping]] = ..., can_add_fields: _Optional[bool] = ..., can_omit_fields: _Optional[bool] = ..., can_delete_fields: _Optional[bool] = ..., all_fields_match: _Optional[bool] = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, execution_type: _Optional[_Union[_metadata_store_pb2.ExecutionType, _Mapping]] = ..., can_add_fields: bool = ..., can_omit_fields: bool = ..., can_delete_fields: bool = ..., all_fields_match: bool = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
 
 class PutExecutionTypeResponse(_message.Message):
     __slots__ = ("type_id",)
@@ -122,7 +122,7 @@ class PutExecutionRequest(_message.Message):
         reuse_artifact_if_already_exist_by_external_id: bool
         force_update_time: bool
         force_reuse_context: bool
-        def __init__(self, reuse_context_if_already_exist: _Optional[bool] = ..., reuse_artifact_if_already_exist_by_external_id: _Optional[bool] = ..., force_update_time: _Optional[bool] = ..., force_reuse_context: _Optional[bool] = ...) -> None: ...
+        def __init__(self, reuse_context_if_already_exist: bool = ..., reuse_artifact_if_already_exist_by_external_id: bool = ..., force_update_time: bool = ..., force_reuse_context: bool = ...) -> None: ...
     EXECUTION_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_EVENT_PAIRS_FIELD_NUMBER: _ClassVar[int]
     CONTEXTS_FIELD_NUMBER: _ClassVar[int]
@@ -162,7 +162,7 @@ class PutLineageSubgraphRequest(_message.Message):
         REUSE_ARTIFACT_IF_ALREADY_EXIST_BY_EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
         reuse_context_if_already_exist: bool
         reuse_artifact_if_already_exist_by_external_id: bool
-        def __init__(self, reuse_context_if_already_exist: _Optional[bool] = ..., reuse_artifact_if_already_exist_by_external_id: _Optional[bool] = ...) -> None: ...
+        def __init__(self, reuse_context_if_already_exist: bool = ..., reuse_artifact_if_already_exist_by_external_id: bool = ...) -> None: ...
     EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     CONTEXTS_FIELD_NUMBER: _ClassVar[int]
@@ -205,7 +205,7 @@ class PutTypesRequest(_message.Message):
     can_delete_fields: bool
     all_fields_match: bool
     transaction_options: _metadata_store_pb2.TransactionOptions
-    def __init__(self, artifact_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ArtifactType, _Mapping]]] = ..., execution_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ExecutionType, _Mapping]]] = ..., context_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ContextType, _Mapping]]] = ..., can_add_fields: _Optional[bool] = ..., can_omit_fields: _Optional[bool] = ..., can_delete_fields: _Optional[bool] = ..., all_fields_match: _Optional[bool] = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, artifact_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ArtifactType, _Mapping]]] = ..., execution_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ExecutionType, _Mapping]]] = ..., context_types: _Optional[_Iterable[_Union[_metadata_store_pb2.ContextType, _Mapping]]] = ..., can_add_fields: bool = ..., can_omit_fields: bool = ..., can_delete_fields: bool = ..., all_fields_match: bool = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
 
 class PutTypesResponse(_message.Message):
     __slots__ = ("artifact_type_ids", "execution_type_ids", "context_type_ids")
@@ -231,7 +231,7 @@ class PutContextTypeRequest(_message.Message):
     can_delete_fields: bool
     all_fields_match: bool
     transaction_options: _metadata_store_pb2.TransactionOptions
-    def __init__(self, context_type: _Optional[_Union[_metadata_store_pb2.ContextType, _Mapping]] = ..., can_add_fields: _Optional[bool] = ..., can_omit_fields: _Optional[bool] = ..., can_delete_fields: _Optional[bool] = ..., all_fields_match: _Optional[bool] = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, context_type: _Optional[_Union[_metadata_store_pb2.ContextType, _Mapping]] = ..., can_add_fields: bool = ..., can_omit_fields: bool = ..., can_delete_fields: bool = ..., all_fields_match: bool = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
 
 class PutContextTypeResponse(_message.Message):
     __slots__ = ("type_id",)
@@ -327,7 +327,7 @@ class GetArtifactsByIDRequest(_message.Message):
     artifact_ids: _containers.RepeatedScalarFieldContainer[int]
     populate_artifact_types: bool
     transaction_options: _metadata_store_pb2.TransactionOptions
-    def __init__(self, artifact_ids: _Optional[_Iterable[int]] = ..., populate_artifact_types: _Optional[bool] = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, artifact_ids: _Optional[_Iterable[int]] = ..., populate_artifact_types: bool = ..., transaction_options: _Optional[_Union[_metadata_store_pb2.TransactionOptions, _Mapping]] = ...) -> None: ...
 
 class GetArtifactsByIDResponse(_message.Message):
     __slots__ = ("artifacts", "artifact_types")

@@ -5,7 +5,7 @@ import warnings
 
 from metadata_store.proto import metadata_store_service_pb2 as metadata__store_dot_proto_dot_metadata__store__service__pb2
 
-GRPC_GENERATED_VERSION = '1.81.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class MetadataStoreServiceStub:
+class MetadataStoreServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -296,7 +296,7 @@ class MetadataStoreServiceStub:
                 _registered_method=True)
 
 
-class MetadataStoreServiceServicer:
+class MetadataStoreServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def PutArtifactType(self, request, context):
@@ -882,7 +882,7 @@ def add_MetadataStoreServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class MetadataStoreService:
+class MetadataStoreService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

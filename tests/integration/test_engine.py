@@ -348,3 +348,43 @@ def test_a_run_past_its_deadline_fails_and_its_tasks_stop(
         assert task(run, "sleeper").state == "CANCELED"
     finally:
         backend.stop()
+
+
+def test_an_executed_run_walks_through_the_real_ml_metadata_client(
+    settings: Settings, db: Database, tmp_path: Path, mlmd_client: Callable[..., Any]
+) -> None:
+    from metadata_store import MetadataStore, start_server
+
+    metadata = start_server(MetadataStore(db), port=0)
+    backend, reader = build_embedded(settings, db, metadata)
+    services = build_services(settings, db, backend, reader)
+    backend.start(services.runs)
+    try:
+
+        @dsl.pipeline(name="lineage-walk")
+        def lineage_walk() -> None:
+            written = write_text(text="tracked").set_caching_options(False)
+            read_text(data=written.outputs["data"]).set_caching_options(False)
+
+        run = finished(services, submit(services, compile_spec(lineage_walk, tmp_path)))
+        assert run.state == "SUCCEEDED", run.error
+        producer, consumer = task(run, "write-text"), task(run, "read-text")
+        # Task details lead into the metadata store: execution ids, artifact ids.
+        assert producer.execution_id and consumer.execution_id
+        data = (producer.outputs or {})["artifacts"]["data"][0]
+        assert isinstance(data["artifact_id"], int)
+
+        seen = mlmd_client(metadata.port, "--walk-run", run.run_id)
+    finally:
+        backend.stop()
+        metadata.stop(grace=None)
+    assert seen["pipelines"] == ["lineage-walk"]
+    assert sorted(e[:3] for e in seen["executions"]) == [
+        ["read-text", "system.ContainerExecution", "COMPLETE"],
+        ["write-text", "system.ContainerExecution", "COMPLETE"],
+    ]
+    walk = {step["producer"]: step for step in seen["walk"]}
+    assert walk["write-text"]["output"] == "data"
+    assert walk["write-text"]["artifact_type"] == "system.Dataset"
+    assert walk["write-text"]["uri"] == data["uri"]
+    assert walk["write-text"]["consumers"] == ["read-text"]

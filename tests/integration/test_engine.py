@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Output, OutputPath
 
@@ -25,6 +26,7 @@ from api_server.storage import Database
 from domain.resources import Run, Task
 from domain.settings import Settings
 from headrace.wiring import build_embedded
+from tests.s3_server import S3Server
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
 
@@ -388,3 +390,51 @@ def test_an_executed_run_walks_through_the_real_ml_metadata_client(
     assert walk["write-text"]["artifact_type"] == "system.Dataset"
     assert walk["write-text"]["uri"] == data["uri"]
     assert walk["write-text"]["consumers"] == ["read-text"]
+
+
+def test_artifacts_under_an_s3_pipeline_root_flow_through_the_object_store(
+    settings: Settings, db: Database, tmp_path: Path, s3_server: S3Server
+) -> None:
+    on_s3 = settings.model_copy(
+        update={
+            "artifact_s3_endpoint": s3_server.endpoint,
+            "artifact_s3_access_key": s3_server.access_key,
+            "artifact_s3_secret_key": SecretStr(s3_server.secret_key),
+            "artifact_s3_secure": s3_server.secure,
+            "artifact_s3_region": s3_server.region,
+        }
+    )
+    backend, reader = build_embedded(on_s3, db)
+    services = build_services(on_s3, db, backend, reader)
+    backend.start(services.runs)
+    try:
+
+        @dsl.pipeline(name="s3-root")
+        def s3_root() -> None:
+            written = write_text(text="stored remotely").set_caching_options(False)
+            read_text(data=written.outputs["data"]).set_caching_options(False)
+
+        run_id = services.runs.create(
+            RunInput(
+                display_name="s3 root",
+                source=PipelineSource(pipeline_spec=compile_spec(s3_root, tmp_path)),
+                runtime_config={"pipeline_root": f"s3://{s3_server.bucket}/roots"},
+            )
+        ).run_id
+        run = finished(services, run_id)
+        assert run.state == "SUCCEEDED", run.error
+        data = (task(run, "write-text").outputs or {})["artifacts"]["data"][0]
+        assert data["uri"].startswith(f"s3://{s3_server.bucket}/roots/{run_id}/")
+        key = data["uri"].removeprefix(f"s3://{s3_server.bucket}/")
+        stored = s3_server.client().get_object(s3_server.bucket, key)
+        try:
+            assert stored.read() == b"stored remotely"
+        finally:
+            stored.close()
+            stored.release_conn()
+        # The downstream task read it back from the store; the API serves it too.
+        assert task(run, "read-text").outputs == {"parameters": {"out": "stored remotely"}}
+        served = services.task_files.artifact(run_id, task(run, "write-text").task_id, "data")
+        assert served == b"stored remotely"
+    finally:
+        backend.stop()

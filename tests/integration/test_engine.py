@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import SecretStr
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Output, OutputPath
+from pydantic import SecretStr
 
 from api_server import build_services
 from api_server.backends.embedded import EmbeddedEngine

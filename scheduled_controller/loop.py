@@ -1,0 +1,307 @@
+"""The schedule loop: one thread that sleeps until the earliest due slot, fires every due
+slot in batches and records the schedules' new state.
+
+It reaches storage and run creation only through the two small protocols below, which the
+composition root fills with the API server's services (embedded mode) and a later
+Kubernetes controller can fill with its own.
+
+Firing is idempotent because a slot's run id is derived from (recurring run, slot): the
+run insert is the idempotency point. The loop creates the runs first and records the
+schedule's cursor after; a crash in between, a restart or a second scheduler on the same
+database makes the next attempt meet the runs that exist (skipped, counted as already
+fired) and move the cursor on. The cursor update is a compare-and-set on the
+``next_fire_at`` that was read, so a slower scheduler never moves a schedule backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .core import DEFAULT_HOLD_RECHECK, Schedule, plan
+from .macros import substitute_parameters
+
+logger = logging.getLogger(__name__)
+
+# uuid5 namespace of scheduled run ids (fixed forever: changing it would re-fire slots).
+RUN_ID_NAMESPACE = uuid.UUID("6f1d3c0e-2b1a-5d8e-9c4f-7a2e5b0d1c93")
+_NAME_LIMIT = 255
+
+
+@dataclass(frozen=True)
+class DueSchedule:
+    """A schedule whose ``next_fire_at`` has come, as read from storage."""
+
+    recurring_run_id: str
+    display_name: str
+    schedule: Schedule
+    fire_after: datetime
+    next_fire_at: datetime  # as read: the compare-and-set token of ``advance``
+    last_index: int
+    parameters: dict[str, Any]
+    # What the run creator needs to build a run (opaque to the loop).
+    template: Any = None
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    run_id: str
+    display_name: str
+    recurring_run_id: str
+    scheduled_at: datetime
+    created_at: datetime
+    index: int
+    parameters: dict[str, Any]
+    template: Any = None
+
+
+@dataclass(frozen=True)
+class Advance:
+    """A schedule's new state after a tick."""
+
+    recurring_run_id: str
+    expected_next_fire_at: datetime
+    fire_after: datetime
+    last_index: int
+    next_fire_at: datetime | None
+
+
+class ScheduleStore(Protocol):
+    def due_schedules(self, now: datetime, limit: int) -> list[DueSchedule]:
+        """Enabled schedules with ``next_fire_at <= now``, earliest first."""
+
+    def active_run_counts(self, recurring_run_ids: Sequence[str]) -> dict[str, int]:
+        """How many runs of each schedule are not finished."""
+
+    def advance(self, advances: Sequence[Advance]) -> int:
+        """Store new cursors where ``next_fire_at`` is still as read; returns how many."""
+
+    def earliest_wake(self) -> datetime | None:
+        """The smallest ``next_fire_at`` of an enabled schedule."""
+
+
+class RunCreator(Protocol):
+    def create_scheduled_runs(self, runs: Sequence[ScheduledRun]) -> set[str]:
+        """Create the runs whose ids do not exist yet; returns the ids created."""
+
+
+def scheduled_run_id(recurring_run_id: str, slot: datetime) -> str:
+    """The one run id a slot of a schedule can ever have."""
+    micros = int(slot.astimezone(UTC).timestamp() * 1_000_000)
+    return str(uuid.uuid5(RUN_ID_NAMESPACE, f"{recurring_run_id}/{micros}"))
+
+
+def scheduled_run_name(display_name: str, recurring_run_id: str, index: int, slot: datetime) -> str:
+    """KFP's form ``<schedule>-<index>-<fnv-1a 32 hash>``, the hash taken over the schedule
+    id and slot so the name, like the id, follows from the slot."""
+    key = f"{recurring_run_id}/{slot.astimezone(UTC).isoformat()}".encode()
+    digest = 0x811C9DC5
+    for byte in key:
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    suffix = f"-{index}-{digest}"
+    return display_name[: _NAME_LIMIT - len(suffix)] + suffix
+
+
+class SchedulerMetrics:
+    """The loop's Prometheus series, in the registry it is given."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.lag = Histogram(
+            "headrace_schedule_fire_lag_seconds",
+            "Run created minus its slot time, per scheduled run created.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=registry,
+        )
+        self.current_lag = Gauge(
+            "headrace_schedule_lag_seconds",
+            "How far the scheduler is behind: now minus the oldest due slot at the last tick"
+            " (0 when nothing was due).",
+            registry=registry,
+        )
+        self.created = Counter(
+            "headrace_scheduled_runs_total", "Runs created by the scheduler.", registry=registry
+        )
+        self.already_fired = Counter(
+            "headrace_schedule_slots_already_fired_total",
+            "Slots found already fired (after a restart, or by another scheduler).",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "headrace_schedule_errors_total",
+            "Ticks that failed and were retried.",
+            registry=registry,
+        )
+
+
+@dataclass
+class TickResult:
+    due_schedules: int = 0
+    created: int = 0
+    already_fired: int = 0
+    more: bool = False
+    lags: list[float] = field(default_factory=list)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ScheduleLoop:
+    """The embedded scheduler. ``start()`` runs it on a daemon thread; ``wake()`` makes it
+    look again at once (a schedule was created, enabled or changed); ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        store: ScheduleStore,
+        runs: RunCreator,
+        *,
+        zone: ZoneInfo | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        batch_size: int = 1000,
+        hold_recheck: timedelta = DEFAULT_HOLD_RECHECK,
+        max_sleep: float = 60.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.store = store
+        self.runs = runs
+        self.zone = zone or ZoneInfo("UTC")
+        self.clock = clock
+        self.batch_size = batch_size
+        self.hold_recheck = hold_recheck
+        self.max_sleep = max_sleep
+        self.registry = registry or CollectorRegistry()
+        self.metrics = SchedulerMetrics(self.registry)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="headrace-scheduler", daemon=True)
+        self._thread.start()
+        logger.info("scheduler started", extra={"time_zone": str(self.zone)})
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning("scheduler did not stop within %.0f s", timeout)
+        else:
+            logger.info("scheduler stopped")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- one pass ---------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> TickResult:
+        """Fire what is due at ``now`` (one batch of schedules) and record it."""
+        now = now or self.clock()
+        result = TickResult()
+        due = self.store.due_schedules(now, self.batch_size)
+        result.due_schedules = len(due)
+        result.more = len(due) >= self.batch_size
+        if not due:
+            self.metrics.current_lag.set(0)
+            return result
+        oldest = min(item.next_fire_at for item in due)
+        self.metrics.current_lag.set(max((now - oldest).total_seconds(), 0.0))
+        counts = self.store.active_run_counts([item.recurring_run_id for item in due])
+        created_at = self.clock()
+        runs: list[ScheduledRun] = []
+        advances: list[Advance] = []
+        for item in due:
+            decision = plan(
+                item.schedule,
+                fire_after=item.fire_after,
+                now=now,
+                active_runs=counts.get(item.recurring_run_id, 0),
+                zone=self.zone,
+                hold_recheck=self.hold_recheck,
+            )
+            index = item.last_index
+            for slot in decision.due:
+                index += 1
+                runs.append(
+                    ScheduledRun(
+                        run_id=scheduled_run_id(item.recurring_run_id, slot),
+                        display_name=scheduled_run_name(
+                            item.display_name, item.recurring_run_id, index, slot
+                        ),
+                        recurring_run_id=item.recurring_run_id,
+                        scheduled_at=slot,
+                        created_at=created_at,
+                        index=index,
+                        parameters=substitute_parameters(
+                            item.parameters, scheduled_at=slot, created_at=created_at, index=index
+                        ),
+                        template=item.template,
+                    )
+                )
+            advances.append(
+                Advance(
+                    recurring_run_id=item.recurring_run_id,
+                    expected_next_fire_at=item.next_fire_at,
+                    fire_after=decision.fire_after,
+                    last_index=index,
+                    next_fire_at=decision.next_wake,
+                )
+            )
+        created = self.runs.create_scheduled_runs(runs) if runs else set()
+        done = self.clock()
+        for run in runs:
+            if run.run_id in created:
+                lag = max((done - run.scheduled_at).total_seconds(), 0.0)
+                self.metrics.lag.observe(lag)
+                result.lags.append(lag)
+        result.created = len(created)
+        result.already_fired = len(runs) - len(created)
+        self.metrics.created.inc(result.created)
+        if result.already_fired:
+            self.metrics.already_fired.inc(result.already_fired)
+            logger.info("slots already fired were skipped", extra={"count": result.already_fired})
+        self.store.advance(advances)
+        if result.created:
+            logger.debug("scheduled runs created", extra={"count": result.created})
+        return result
+
+    # --- the thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                result = self.tick()
+                backoff = 0.5
+                if result.more:
+                    continue
+                timeout = self._sleep_for()
+            except Exception:
+                self.metrics.errors.inc()
+                logger.exception("scheduler tick failed; retrying in %.1f s", backoff)
+                timeout, backoff = backoff, min(backoff * 2, 30.0)
+            self._wake.wait(timeout)
+
+    def _sleep_for(self) -> float:
+        earliest = self.store.earliest_wake()
+        if earliest is None:
+            return self.max_sleep
+        seconds = (earliest - self.clock()).total_seconds()
+        return min(max(seconds, 0.0), self.max_sleep)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from api_server.backends import PendingBackend, RunBackend
 from api_server.rest.dependencies import Services
@@ -19,6 +22,7 @@ from api_server.services import (
     PipelineService,
     RecurringRunService,
     RunService,
+    ScheduleStateService,
     ServiceContext,
 )
 from api_server.storage import Database, SpecStore, build_engine
@@ -51,24 +55,43 @@ def build_services(settings: Settings, db: Database, backend: RunBackend | None 
         page_token_secret=settings.page_token_secret.encode(),
         max_upload_bytes=settings.max_upload_bytes,
         package_url_timeout_seconds=settings.package_url_timeout_seconds,
+        schedule_zone=ZoneInfo(settings.schedule_timezone),
     )
     backend = backend or PendingBackend()
     pipelines = PipelineService(ctx)
     experiments = ExperimentService(ctx, backend)
     runs = RunService(ctx, backend, experiments, pipelines)
     recurring_runs = RecurringRunService(ctx, experiments, pipelines)
-    return Services(db, pipelines, experiments, runs, recurring_runs)
+    schedules = ScheduleStateService(ctx)
+    return Services(db, pipelines, experiments, runs, recurring_runs, schedules)
 
 
-def build_app(settings: Settings, services: Services) -> FastAPI:
+class BackgroundComponent(Protocol):
+    """Something that runs beside the API in the same process (the schedule loop): started
+    after the backend, stopped before it, its Prometheus series served on /metrics."""
+
+    registry: CollectorRegistry
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def build_app(
+    settings: Settings, services: Services, background: Sequence[BackgroundComponent] = ()
+) -> FastAPI:
     """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.runs.backend.start(services.runs)
+        for component in background:
+            component.start()
         try:
             yield
         finally:
+            for component in reversed(background):
+                component.stop()
             services.runs.backend.stop()
             services.db.dispose()
 
@@ -84,7 +107,7 @@ def build_app(settings: Settings, services: Services) -> FastAPI:
     install_error_handlers(app)
     for router in v2beta1_routers():
         app.include_router(router, prefix=API_PREFIX)
-    metrics = Metrics()
+    metrics = Metrics(extra_registries=[component.registry for component in background])
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(PrefixAlias, alias=ALTERNATE_PREFIX, target=API_PREFIX)

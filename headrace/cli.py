@@ -34,6 +34,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="REST port (default 8888; 0 picks a free one)")
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
+    parser.add_argument(
+        "--schedule-timezone", help="IANA zone cron schedules are read in (default UTC)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +78,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level",
         "log_format",
         "max_upload_bytes",
+        "schedule_timezone",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -122,6 +126,7 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
 
     import migrations
     from api_server import build_app, build_database, build_services
+    from headrace.scheduling import build_scheduler
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +139,10 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
             extra={"database": db.engine.url.render_as_string(hide_password=True)},
         )
         return 3
-    app = build_app(settings, build_services(settings, db))
+    services = build_services(settings, db)
+    # Embedded mode runs the schedule loop in-process; on Kubernetes a controller does.
+    background = [build_scheduler(settings, services)] if embedded else []
+    app = build_app(settings, services, background)
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -12,6 +12,7 @@ from api_server.services import (
     PipelineService,
     RecurringRunService,
     RunService,
+    ScheduleStateService,
 )
 from api_server.storage import Database
 
@@ -23,6 +24,7 @@ class Services:
     experiments: ExperimentService
     runs: RunService
     recurring_runs: RecurringRunService
+    schedules: ScheduleStateService | None = None
 
 
 # The dependencies below are ``async def`` although they do no I/O: FastAPI runs a sync

@@ -5,6 +5,7 @@ from .experiments import ExperimentService
 from .pipelines import PipelineInput, PipelineService, VersionInput, parse_tags_param
 from .recurring_runs import RecurringRunInput, RecurringRunService, Trigger
 from .runs import PipelineSource, RunInput, RunService
+from .schedules import ScheduleStateService
 
 __all__ = [
     "ExperimentService",
@@ -16,6 +17,7 @@ __all__ = [
     "RecurringRunService",
     "RunInput",
     "RunService",
+    "ScheduleStateService",
     "ServiceContext",
     "Trigger",
     "VersionInput",

@@ -78,8 +78,8 @@ class ScheduleStore(Protocol):
     def due_schedules(self, now: datetime, limit: int) -> list[DueSchedule]:
         """Enabled schedules with ``next_fire_at <= now``, earliest first."""
 
-    def active_run_counts(self, recurring_run_ids: Sequence[str]) -> dict[str, int]:
-        """How many runs of each schedule are not finished."""
+    def active_runs(self, recurring_run_ids: Sequence[str]) -> dict[str, list[datetime | None]]:
+        """The slot times of each schedule's unfinished runs."""
 
     def advance(self, advances: Sequence[Advance]) -> int:
         """Store new cursors where ``next_fire_at`` is still as read; returns how many."""
@@ -148,6 +148,14 @@ class TickResult:
     already_fired: int = 0
     more: bool = False
     lags: list[float] = field(default_factory=list)
+
+
+def _recorded(slots: Sequence[datetime | None], fire_after: datetime) -> int:
+    """Active runs that count against max_concurrency: those of slots at or before the
+    cursor. A run past the cursor was created but not recorded (a crash, or a racing
+    scheduler): its slot is planned again, meets the run, and takes its place in the plan
+    rather than a second place in the count."""
+    return sum(1 for slot in slots if slot is None or slot <= fire_after)
 
 
 def _utc_now() -> datetime:
@@ -222,7 +230,7 @@ class ScheduleLoop:
             return result
         oldest = min(item.next_fire_at for item in due)
         self.metrics.current_lag.set(max((now - oldest).total_seconds(), 0.0))
-        counts = self.store.active_run_counts([item.recurring_run_id for item in due])
+        active = self.store.active_runs([item.recurring_run_id for item in due])
         created_at = self.clock()
         runs: list[ScheduledRun] = []
         advances: list[Advance] = []
@@ -231,7 +239,7 @@ class ScheduleLoop:
                 item.schedule,
                 fire_after=item.fire_after,
                 now=now,
-                active_runs=counts.get(item.recurring_run_id, 0),
+                active_runs=_recorded(active.get(item.recurring_run_id, ()), item.fire_after),
                 zone=self.zone,
                 hold_recheck=self.hold_recheck,
             )

@@ -62,9 +62,9 @@ class ScheduleStateService:
             )
         return due
 
-    def active_run_counts(self, recurring_run_ids: Sequence[str]) -> dict[str, int]:
+    def active_runs(self, recurring_run_ids: Sequence[str]) -> dict[str, list[datetime | None]]:
         with self.ctx.db.read() as session:
-            return run_store.active_counts_by_recurring_run(session, list(recurring_run_ids))
+            return run_store.active_by_recurring_run(session, list(recurring_run_ids))
 
     def advance(self, advances: Sequence[Advance]) -> int:
         states = [

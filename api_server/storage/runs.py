@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -143,13 +143,9 @@ def insert_runs(session: Session, runs: list[Run]) -> None:
 
 
 _EXISTING = select(RUNS.c.run_id).where(RUNS.c.run_id.in_(bindparam("b_ids", expanding=True)))
-_ACTIVE_BY_RECURRING = (
-    select(RUNS.c.recurring_run_id, func.count())
-    .where(
-        RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)),
-        RUNS.c.state.in_(_ACTIVE_STATES),
-    )
-    .group_by(RUNS.c.recurring_run_id)
+_ACTIVE_BY_RECURRING = select(RUNS.c.recurring_run_id, RUNS.c.scheduled_at).where(
+    RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)),
+    RUNS.c.state.in_(_ACTIVE_STATES),
 )
 _IN_CHUNK = 500  # ids per IN list: well inside every backend's parameter limit
 
@@ -164,17 +160,20 @@ def existing_ids(session: Session, run_ids: list[str]) -> set[str]:
     return found
 
 
-def active_counts_by_recurring_run(
+def active_by_recurring_run(
     session: Session, recurring_run_ids: list[str]
-) -> dict[str, int]:
-    """Unfinished runs per recurring run (index on recurring_run_id)."""
-    counts: dict[str, int] = {}
+) -> dict[str, list[datetime | None]]:
+    """The slot times of the unfinished runs of each recurring run (index on
+    recurring_run_id)."""
+    slots: dict[str, list[datetime | None]] = defaultdict(list)
     connection = session.connection()
     for i in range(0, len(recurring_run_ids), _IN_CHUNK):
         chunk = recurring_run_ids[i : i + _IN_CHUNK]
-        for recurring_run_id, count in connection.execute(_ACTIVE_BY_RECURRING, {"b_ids": chunk}):
-            counts[recurring_run_id] = int(count)
-    return counts
+        for recurring_run_id, scheduled_at in connection.execute(
+            _ACTIVE_BY_RECURRING, {"b_ids": chunk}
+        ):
+            slots[recurring_run_id].append(scheduled_at)
+    return dict(slots)
 
 
 def add_history(

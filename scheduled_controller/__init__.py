@@ -18,6 +18,7 @@ from .core import (
 from .loop import (
     Advance,
     DueSchedule,
+    Prepared,
     RunCreator,
     ScheduledRun,
     ScheduleLoop,
@@ -34,6 +35,7 @@ __all__ = [
     "Advance",
     "DueSchedule",
     "Plan",
+    "Prepared",
     "RunCreator",
     "Schedule",
     "ScheduleLoop",

@@ -21,6 +21,7 @@ Time model:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,8 +83,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def cron_fields(expression: str) -> tuple[str, bool]:
-    """The normalised expression and whether it is KFP's seconds-first 6-field form."""
+    """The normalised expression and whether it is KFP's seconds-first 6-field form.
+    Cached: parsing an expression costs far more than the arithmetic on it."""
     text = " ".join(expression.split())
     count = len(text.split(" ")) if text else 0
     if count not in (5, 6):
@@ -128,6 +131,21 @@ def resume_cursor(fire_after: datetime, now: datetime) -> datetime:
     return max(_utc(fire_after), _utc(now))
 
 
+# Wall-clock steps of a cron expression, cached: schedules commonly share an expression and,
+# firing together, the same previous slot, so a tick over thousands of schedules computes
+# each distinct step once (croniter builds its tables anew on every construction).
+@functools.lru_cache(maxsize=65_536)
+def _next_wall(cron: str, seconds_first: bool, wall: datetime) -> datetime:
+    result: datetime = croniter(cron, wall, second_at_beginning=seconds_first).get_next(datetime)
+    return result
+
+
+@functools.lru_cache(maxsize=65_536)
+def _prev_wall(cron: str, seconds_first: bool, wall: datetime) -> datetime:
+    result: datetime = croniter(cron, wall, second_at_beginning=seconds_first).get_prev(datetime)
+    return result
+
+
 class _Slots:
     """The slots of one trigger in one zone, as UTC instants."""
 
@@ -161,9 +179,9 @@ class _Slots:
                 yield slot
                 k += 1
         wall = cursor.astimezone(self.zone).replace(tzinfo=None)
-        times = croniter(self.cron, wall, second_at_beginning=self.seconds_first)
         while True:
-            slot = self._to_utc(times.get_next(datetime))
+            wall = _next_wall(self.cron, self.seconds_first, wall)
+            slot = self._to_utc(wall)
             if slot <= cursor:
                 continue  # a repeated wall time (fall-back) or one collapsed into a gap end
             if not self._in_window(slot):
@@ -183,9 +201,9 @@ class _Slots:
             slot = self.anchor + k * self.interval
             return slot if k >= 1 and slot > cursor else None
         wall = (now.astimezone(self.zone).replace(tzinfo=None, microsecond=0)) + _SECOND
-        times = croniter(self.cron, wall, second_at_beginning=self.seconds_first)
         for _ in range(3):  # a slot mapped past ``now`` by a DST gap: look one further back
-            slot = self._to_utc(times.get_prev(datetime))
+            wall = _prev_wall(self.cron, self.seconds_first, wall)
+            slot = self._to_utc(wall)
             if slot <= now:
                 return slot if slot > cursor else None
         return None

@@ -19,6 +19,7 @@ from api_server.backends import (
     TaskStatusEvent,
 )
 from api_server.storage import experiments as experiment_store
+from api_server.storage import recurring_runs as recurring_store
 from api_server.storage import runs as store
 from api_server.storage.runs import RunRecord
 from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -227,10 +228,16 @@ class RunService:
                 if experiment_store.claim_for_run(session, experiment_id, newest)
             }
             existing = store.existing_ids(session, [run.run_id for run in runs])
+            # A schedule disabled since it was read fires nothing (checked under the write).
+            enabled = recurring_store.enabled_ids(
+                session, sorted({run.recurring_run_id for run in runs})
+            )
             created = [
                 self._scheduled_run(run)
                 for run in runs
-                if run.run_id not in existing and run.template.experiment_id in available
+                if run.run_id not in existing
+                and run.template.experiment_id in available
+                and run.recurring_run_id in enabled
             ]
             store.insert_runs(session, created)
             documents = {

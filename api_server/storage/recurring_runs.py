@@ -185,6 +185,28 @@ def due(session: Session, now: datetime, limit: int) -> list[Any]:
     return list(session.connection().execute(_DUE, {"b_now": now, "b_limit": limit}))
 
 
+_ENABLED_IN = RECURRING_RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)) & (
+    RECURRING_RUNS.c.status == _ENABLED
+)
+_COUNT_ENABLED = select(func.count()).where(_ENABLED_IN)
+_ENABLED_IDS = select(RECURRING_RUNS.c.recurring_run_id).where(_ENABLED_IN)
+_IN_CHUNK = 500
+
+
+def enabled_ids(session: Session, recurring_run_ids: list[str]) -> set[str]:
+    """Which of the given (distinct) recurring runs exist and are enabled. Usually all of
+    them: a count per chunk answers that without fetching thousands of ids."""
+    found: set[str] = set()
+    connection = session.connection()
+    for i in range(0, len(recurring_run_ids), _IN_CHUNK):
+        chunk = recurring_run_ids[i : i + _IN_CHUNK]
+        if connection.execute(_COUNT_ENABLED, {"b_ids": chunk}).scalar_one() == len(chunk):
+            found.update(chunk)
+        else:
+            found.update(connection.execute(_ENABLED_IDS, {"b_ids": chunk}).scalars())
+    return found
+
+
 def earliest_wake(session: Session) -> datetime | None:
     value: datetime | None = session.connection().execute(_EARLIEST).scalar_one_or_none()
     return value

@@ -143,7 +143,7 @@ class SchedulerMetrics:
 class PreparedSlot(NamedTuple):
     item: DueSchedule
     slot: datetime
-    index: int
+    number: int  # the run's [[Index]]
     run_id: str
     display_name: str
 
@@ -195,7 +195,7 @@ class ScheduleLoop:
         batch_size: int = 10_000,
         hold_recheck: timedelta = DEFAULT_HOLD_RECHECK,
         max_sleep: float = 60.0,
-        prefetch: float = 3.0,
+        prefetch: float = 10.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
@@ -300,9 +300,9 @@ class ScheduleLoop:
                 recurring_run_id=p.item.recurring_run_id,
                 scheduled_at=p.slot,
                 created_at=created_at,
-                index=p.index,
+                index=p.number,
                 parameters=substitute_parameters(
-                    p.item.parameters, scheduled_at=p.slot, created_at=created_at, index=p.index
+                    p.item.parameters, scheduled_at=p.slot, created_at=created_at, index=p.number
                 )
                 if p.item.parameters
                 else {},
@@ -348,8 +348,10 @@ class ScheduleLoop:
         """One turn of the loop; returns how long to sleep (a wake cuts it short).
 
         Asleep until ``prefetch`` seconds before the earliest wake time; then the due
-        schedules are read and planned, the loop waits for the slot, and creates the runs.
-        A wake while waiting drops the plan (a schedule changed) and starts over.
+        schedules are read and planned, the loop waits for the slot, and creates the runs
+        (planning 10,000 schedules takes longer than inserting their runs). A wake while
+        waiting drops the plan only if a schedule is now due before it; anything new that
+        is due at the same slot is fired right after the planned batch.
         """
         earliest = self.store.earliest_wake()
         if earliest is None:
@@ -358,8 +360,14 @@ class ScheduleLoop:
         if lead > self.prefetch:
             return min(lead - self.prefetch, self.max_sleep)
         prepared = self.prepare(max(earliest, self.clock()))
-        wait = (prepared.now - self.clock()).total_seconds()
-        if wait > 0 and self._wake.wait(wait):
-            return 0.0
+        while (wait := (prepared.now - self.clock()).total_seconds()) > 0:
+            if not self._wake.wait(wait):
+                break
+            if self._stopping.is_set():
+                return 0.0
+            self._wake.clear()
+            sooner = self.store.earliest_wake()
+            if sooner is not None and sooner < prepared.now:
+                return 0.0  # something is due before the planned slot: plan again
         self.commit(prepared)
         return 0.0

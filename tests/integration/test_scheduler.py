@@ -410,3 +410,18 @@ def test_the_loop_thread_wakes_for_a_new_schedule_and_stops_cleanly(
     count = len(runs_of(services, recurring.recurring_run_id))
     time.sleep(1.5)
     assert len(runs_of(services, recurring.recurring_run_id)) == count  # stopped: no more
+
+
+def test_a_schedule_disabled_between_plan_and_insert_fires_nothing(
+    services: Services, clock: Clock, compiled_spec: SpecLoader
+) -> None:
+    recurring = schedule(services, compiled_spec("minimal"), "late disable", interval=10)
+    loop = loop_for(services, clock)
+    prepared = loop.prepare(clock.advance(25))
+    assert len(prepared.slots) == 2
+    services.recurring_runs.disable(recurring.recurring_run_id)
+    result = loop.commit(prepared)
+    assert result.created == 0
+    assert runs_of(services, recurring.recurring_run_id) == []
+    # The cursor is not moved either: re-enabling starts from then, as always.
+    assert state_of(services, recurring.recurring_run_id)["last_index"] == 0

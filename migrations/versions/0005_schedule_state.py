@@ -8,6 +8,7 @@ Create Date: 2026-11-23 04:15:00
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -31,12 +32,18 @@ def upgrade() -> None:
             ["status", "next_fire_at"],
             unique=False,
         )
-    # Existing schedules start from their start time (or creation), as new ones do; the
-    # scheduler looks at each once at once and stores its real next slot.
+    # Schedules that exist already never fired (there was no scheduler): they start from
+    # now, or their start time if later, rather than backfilling their whole past on the
+    # first start after the upgrade. The scheduler looks at each once and stores its real
+    # next slot.
+    now = int(time.time() * 1_000_000)
     op.execute(
-        "UPDATE recurring_runs SET fire_after = COALESCE(start_time, created_at), "
-        "next_fire_at = COALESCE(start_time, created_at)"
+        sa.text(
+            "UPDATE recurring_runs SET fire_after = CASE WHEN start_time > :now "
+            "THEN start_time ELSE :now END"
+        ).bindparams(now=now)
     )
+    op.execute("UPDATE recurring_runs SET next_fire_at = fire_after")
 
 
 def downgrade() -> None:

@@ -116,7 +116,7 @@ class SchedulerMetrics:
         self.lag = Histogram(
             "headrace_schedule_fire_lag_seconds",
             "Run created minus its slot time, per scheduled run created.",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30, 60, 300),
             registry=registry,
         )
         self.current_lag = Gauge(
@@ -325,7 +325,15 @@ class ScheduleLoop:
             logger.info("slots already fired were skipped", extra={"count": result.already_fired})
         self.store.advance(prepared.advances)
         if result.created:
-            logger.debug("scheduled runs created", extra={"count": result.created})
+            # One line per batch (at most one a second), with what /metrics aggregates.
+            logger.info(
+                "scheduled runs created",
+                extra={
+                    "count": result.created,
+                    "lag_seconds": round(max(result.lags), 3),
+                    "slot": min(run.scheduled_at for run in runs).isoformat(),
+                },
+            )
         return result
 
     # --- the thread -------------------------------------------------------------------

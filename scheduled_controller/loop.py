@@ -20,7 +20,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # uuid5 namespace of scheduled run ids (fixed forever: changing it would re-fire slots).
 RUN_ID_NAMESPACE = uuid.UUID("6f1d3c0e-2b1a-5d8e-9c4f-7a2e5b0d1c93")
 _NAME_LIMIT = 255
+# How long a schedule whose runs could not be created waits before it is tried again.
+FAILED_RETRY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,12 @@ class ScheduleLoop:
             )
             for p in prepared.slots
         ]
-        created = self.runs.create_scheduled_runs(runs) if runs else set()
+        advances = prepared.advances
+        try:
+            created = self.runs.create_scheduled_runs(runs) if runs else set()
+        except Exception:
+            created, failed = self._create_each_schedule_alone(runs)
+            advances = self._park(prepared, failed, created_at)
         done = self.clock()
         for run in runs:
             if run.run_id in created:
@@ -323,7 +330,7 @@ class ScheduleLoop:
         if result.already_fired:
             self.metrics.already_fired.inc(result.already_fired)
             logger.info("slots already fired were skipped", extra={"count": result.already_fired})
-        self.store.advance(prepared.advances)
+        self.store.advance(advances)
         if result.created:
             # One line per batch (at most one a second), with what /metrics aggregates.
             logger.info(
@@ -335,6 +342,53 @@ class ScheduleLoop:
                 },
             )
         return result
+
+    def _create_each_schedule_alone(self, runs: list[ScheduledRun]) -> tuple[set[str], set[str]]:
+        """After a failed batch: each schedule's runs on their own, so that one schedule
+        whose runs cannot be created does not stop all the others. Returns the run ids
+        created and the schedules that failed; raises if every schedule failed (the
+        database is down, say: the loop backs off and retries everything)."""
+        by_schedule: dict[str, list[ScheduledRun]] = {}
+        for run in runs:
+            by_schedule.setdefault(run.recurring_run_id, []).append(run)
+        created: set[str] = set()
+        failed: set[str] = set()
+        last_error: Exception | None = None
+        for recurring_run_id, own in by_schedule.items():
+            try:
+                created |= self.runs.create_scheduled_runs(own)
+            except Exception as exc:
+                failed.add(recurring_run_id)
+                last_error = exc
+                logger.exception(
+                    "runs of a schedule could not be created; retrying it later",
+                    extra={"recurring_run_id": recurring_run_id},
+                )
+        if last_error is not None and len(failed) == len(by_schedule):
+            raise last_error
+        return created, failed
+
+    def _park(self, prepared: Prepared, failed: set[str], now: datetime) -> list[Advance]:
+        """The advances with each failed schedule's cursor kept and its next look put
+        off by ``FAILED_RETRY``, so it does not fail every batch in the meantime."""
+        return [
+            replace(
+                item,
+                fire_after=due.fire_after,
+                last_index=due.last_index,
+                next_fire_at=now + FAILED_RETRY,
+            )
+            if item.recurring_run_id in failed and (due := self._due_of(prepared, item))
+            else item
+            for item in prepared.advances
+        ]
+
+    @staticmethod
+    def _due_of(prepared: Prepared, advance: Advance) -> DueSchedule | None:
+        for slot in prepared.slots:
+            if slot.item.recurring_run_id == advance.recurring_run_id:
+                return slot.item
+        return None
 
     # --- the thread -------------------------------------------------------------------
 

@@ -425,3 +425,43 @@ def test_a_schedule_disabled_between_plan_and_insert_fires_nothing(
     assert runs_of(services, recurring.recurring_run_id) == []
     # The cursor is not moved either: re-enabling starts from then, as always.
     assert state_of(services, recurring.recurring_run_id)["last_index"] == 0
+
+
+class RefusesOneSchedule:
+    """A run creator whose runs of one schedule always fail to be created."""
+
+    def __init__(self, services: Services, refused: str) -> None:
+        self.services = services
+        self.refused = refused
+
+    def create_scheduled_runs(self, runs: Sequence[Any]) -> set[str]:
+        if any(run.recurring_run_id == self.refused for run in runs):
+            raise ValueError("this schedule's runs cannot be created")
+        return self.services.runs.create_scheduled_runs(runs)
+
+
+def test_one_failing_schedule_does_not_stop_the_others(
+    services: Services, clock: Clock, compiled_spec: SpecLoader
+) -> None:
+    spec = compiled_spec("minimal")
+    bad = schedule(services, spec, "poison", interval=10)
+    good = [schedule(services, spec, f"fine {i}", interval=10) for i in range(3)]
+    assert services.schedules is not None
+    loop = ScheduleLoop(
+        services.schedules, RefusesOneSchedule(services, bad.recurring_run_id), clock=clock
+    )
+    now = clock.advance(21)
+    result = loop.tick(now)
+    assert result.created == 6
+    for recurring in good:
+        assert len(runs_of(services, recurring.recurring_run_id)) == 2
+    assert runs_of(services, bad.recurring_run_id) == []
+    # The failing schedule keeps its cursor and is looked at again later, not at once.
+    state = state_of(services, bad.recurring_run_id)
+    assert (state["fire_after"], state["last_index"]) == (bad.created_at, 0)
+    assert state["next_fire_at"] > now + timedelta(seconds=20)
+    assert loop.tick(clock.advance(1)).due_schedules == 0
+    # Once it can be created again, every missed slot fires.
+    fixed = loop_for(services, clock)
+    assert fixed.tick(clock.advance(40)).created == 6 + 3 * 4
+    assert len(runs_of(services, bad.recurring_run_id)) == 6

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from api_server.backends import PendingBackend, RunBackend
 from api_server.grpc_api.server import GrpcServer
@@ -19,6 +22,7 @@ from api_server.services import (
     PipelineService,
     RecurringRunService,
     RunService,
+    ScheduleStateService,
     ServiceContext,
     Services,
 )
@@ -63,6 +67,7 @@ def build_services(
         page_token_secret=settings.page_token_secret.encode(),
         max_upload_bytes=settings.max_upload_bytes,
         package_url_timeout_seconds=settings.package_url_timeout_seconds,
+        schedule_zone=ZoneInfo(settings.schedule_timezone),
     )
     backend = backend or PendingBackend()
     pipelines = PipelineService(ctx)
@@ -74,26 +79,46 @@ def build_services(
         LocalArtifactReader(artifact_reader),
         max_read_bytes=settings.max_artifact_read_bytes,
     )
-    return Services(db, pipelines, experiments, runs, recurring_runs, task_files)
+    schedules = ScheduleStateService(ctx)
+    return Services(db, pipelines, experiments, runs, recurring_runs, task_files, schedules)
+
+
+class BackgroundComponent(Protocol):
+    """Something that runs beside the API in the same process (the schedule loop): started
+    after the backend, stopped before it, its Prometheus series served on /metrics."""
+
+    registry: CollectorRegistry
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def build_app(
-    settings: Settings, services: Services, grpc_server: GrpcServer | None = None
+    settings: Settings,
+    services: Services,
+    grpc_server: GrpcServer | None = None,
+    background: Sequence[BackgroundComponent] = (),
 ) -> FastAPI:
     """The REST app: v2beta1 under /apis/v2beta1 and /pipeline/apis/v2beta1, plus /metrics,
     and the web UI at /. A ``grpc_server`` given here serves and stops with it (gRPC first
-    out, so no call arrives after the backend and database are gone)."""
+    out, so no call arrives after the backend and database are gone); ``background``
+    components start after the backend and stop before it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.runs.backend.start(services.runs)
         if grpc_server is not None:
             grpc_server.start()
+        for component in background:
+            component.start()
         try:
             yield
         finally:
             if grpc_server is not None:
                 grpc_server.stop(GRPC_GRACE_SECONDS)
+            for component in reversed(background):
+                component.stop()
             services.runs.backend.stop()
             services.db.dispose()
 
@@ -111,7 +136,7 @@ def build_app(
         app.include_router(router, prefix=API_PREFIX)
     for router in v1alpha1_routers():
         app.include_router(router, prefix=LOG_PREFIX)
-    metrics = Metrics()
+    metrics = Metrics(extra_registries=[component.registry for component in background])
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
     install_ui(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,10 @@ class Settings(BaseSettings):
     )
     max_artifact_read_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
+    # Recurring runs: the zone cron expressions are read in (an IANA name, e.g.
+    # "Europe/Berlin"); periodic triggers are zone-free.
+    schedule_timezone: str = "UTC"
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
@@ -91,6 +96,15 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name)") from exc
+        return value
 
     @property
     def effective_database_url(self) -> str:

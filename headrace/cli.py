@@ -43,6 +43,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
         "--grpc-port", type=int, help="gRPC port (default 8887; 0 picks a free one)"
     )
     parser.add_argument("--max-upload-bytes", type=int, help="largest pipeline upload accepted")
+    parser.add_argument(
+        "--schedule-timezone", help="IANA zone cron schedules are read in (default UTC)"
+    )
 
 
 def _add_metadata(parser: argparse.ArgumentParser, *, port: bool = True) -> None:
@@ -108,6 +111,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "max_upload_bytes",
         "metadata_grpc_port",
         "metadata_database_url",
+        "schedule_timezone",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -161,6 +165,7 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
     import migrations
     from api_server import build_app, build_database, build_services
     from api_server.grpc_api.server import build_grpc_server
+    from headrace.scheduling import build_scheduler
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +193,9 @@ def run_server(settings: Settings, *, embedded: bool) -> int:
     grpc_server = build_grpc_server(
         services, settings.host, settings.grpc_port, settings.grpc_max_workers
     )
-    app = build_app(settings, services, grpc_server)
+    # Embedded mode runs the schedule loop in-process; on Kubernetes a controller does.
+    background = [build_scheduler(settings, services)] if embedded else []
+    app = build_app(settings, services, grpc_server, background)
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -25,7 +26,9 @@ logger = logging.getLogger("api_server.access")
 class Metrics:
     """The API's Prometheus series, in a registry of their own (one per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_registries: Sequence[CollectorRegistry] = ()) -> None:
+        # Registries of in-process components (the scheduler) served on the same endpoint.
+        self.extra_registries = list(extra_registries)
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "headrace_http_requests_total",
@@ -42,7 +45,10 @@ class Metrics:
         )
 
     def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        body = b"".join(
+            generate_latest(registry) for registry in [self.registry, *self.extra_registries]
+        )
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class ObservabilityMiddleware:

@@ -5,6 +5,7 @@ from .experiments import ExperimentService
 from .pipelines import PipelineInput, PipelineService, VersionInput, parse_tags_param
 from .recurring_runs import RecurringRunInput, RecurringRunService, Trigger
 from .runs import PipelineSource, RunInput, RunService
+from .schedules import ScheduleStateService
 from .service_set import Services
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "RecurringRunService",
     "RunInput",
     "RunService",
+    "ScheduleStateService",
     "ServiceContext",
     "Services",
     "Trigger",

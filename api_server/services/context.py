@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from api_server.listing import ListOptions, Sort, parse_list_options
 from api_server.listing.fields import ResourceFields
@@ -66,6 +67,8 @@ class ServiceContext:
     package_url_timeout_seconds: float = 30.0
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_uuid
+    # The zone cron expressions of recurring runs are read in (settings.schedule_timezone).
+    schedule_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     def list_options(
         self, query: ListQuery, fields: ResourceFields, scope: dict[str, Any]

@@ -3,12 +3,13 @@ schedule loop's job."""
 
 from __future__ import annotations
 
+import builtins
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy.orm import Session
 
 from api_server.listing import parse_rfc3339
@@ -16,12 +17,20 @@ from api_server.storage import recurring_runs as store
 from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from domain.resources import Page, RecurringRun
 from domain.states import RecurringRunStatus, StorageState
+from scheduled_controller import (
+    TriggerError,
+    cron_fields,
+    initial_cursor,
+    next_slot,
+    resume_cursor,
+)
 
 from . import validation
 from .context import ListQuery, ServiceContext
 from .experiments import ExperimentService
 from .pipelines import PipelineService
 from .runs import PipelineSource, resolve_template
+from .schedules import schedule_of
 from .specs import wire_spec
 
 logger = logging.getLogger(__name__)
@@ -55,16 +64,10 @@ class RecurringRunInput:
 
 def check_cron(expression: str) -> str:
     """Accept KFP's seconds-first 6-field cron and the classic 5-field form."""
-    text = " ".join(expression.split())
-    fields = len(text.split(" ")) if text else 0
-    if fields not in (5, 6):
-        raise InvalidArgument(
-            f"trigger.cron_schedule.cron: expected 5 or 6 fields (6 = seconds first), got {fields}"
-        )
     try:
-        croniter(text, second_at_beginning=fields == 6).get_next(datetime)
-    except Exception as exc:  # croniter raises several unrelated types for bad input
-        raise InvalidArgument(f"trigger.cron_schedule.cron: {text!r} is not valid: {exc}") from exc
+        text, _ = cron_fields(expression)
+    except TriggerError as exc:
+        raise InvalidArgument(f"trigger.cron_schedule.cron: {exc.problem}") from exc
     return text
 
 
@@ -139,6 +142,22 @@ class RecurringRunService:
         self.ctx = ctx
         self.experiments = experiments
         self.pipelines = pipelines
+        self._listeners: builtins.list[Callable[[], None]] = []
+
+    def on_schedule_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after a schedule is created or enabled (the scheduler's wake)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _first_wake(self, recurring_run: RecurringRun, fire_after: datetime) -> datetime | None:
+        """When the scheduler should first look at a schedule: its first slot after the
+        cursor (None: disabled, or no slot before its end time)."""
+        if recurring_run.status != RecurringRunStatus.ENABLED.value:
+            return None
+        return next_slot(schedule_of(recurring_run), fire_after, self.ctx.schedule_zone)
 
     def create(self, data: RecurringRunInput) -> RecurringRun:
         display_name = validation.required_name("display_name", data.display_name)
@@ -177,8 +196,19 @@ class RecurringRunService:
                     f"recurring run {display_name!r} already exists"
                     f" in namespace {recurring_run.namespace!r}"
                 )
-            store.insert(session, recurring_run, StorageState.AVAILABLE.value)
+            fire_after = initial_cursor(schedule_of(recurring_run))
+            store.insert(
+                session,
+                recurring_run,
+                StorageState.AVAILABLE.value,
+                {
+                    "fire_after": fire_after,
+                    "next_fire_at": self._first_wake(recurring_run, fire_after),
+                    "last_index": 0,
+                },
+            )
         self.ctx.specs.remember(source.spec_digest, source.document)
+        self._notify()
         logger.info(
             "recurring run created", extra={"recurring_run_id": recurring_run.recurring_run_id}
         )
@@ -218,7 +248,21 @@ class RecurringRunService:
                     f"recurring run {recurring_run_id!r} is in archived experiment"
                     f" {experiment.experiment_id!r}; unarchive the experiment first"
                 )
-            self._set_status(session, recurring_run, RecurringRunStatus.ENABLED)
+            if recurring_run.status == RecurringRunStatus.ENABLED.value:
+                return
+            # The disabled period's slots are skipped: the cursor moves to now.
+            now = self.ctx.clock()
+            state = store.schedule_state(session, recurring_run_id)
+            fire_after = resume_cursor(state["fire_after"] or recurring_run.created_at, now)
+            enabled = replace(recurring_run, status=RecurringRunStatus.ENABLED.value)
+            self._set_status(
+                session,
+                recurring_run,
+                RecurringRunStatus.ENABLED,
+                fire_after=fire_after,
+                next_fire_at=self._first_wake(enabled, fire_after),
+            )
+        self._notify()
 
     def disable(self, recurring_run_id: str) -> None:
         with self.ctx.db.write() as session:
@@ -234,13 +278,17 @@ class RecurringRunService:
         logger.info("recurring run deleted", extra={"recurring_run_id": recurring_run_id})
 
     def _set_status(
-        self, session: Session, recurring_run: RecurringRun, status: RecurringRunStatus
+        self,
+        session: Session,
+        recurring_run: RecurringRun,
+        status: RecurringRunStatus,
+        **schedule_state: Any,
     ) -> None:
         if recurring_run.status != status.value:
             store.set_fields(
                 session,
                 recurring_run.recurring_run_id,
-                {"status": status.value, "updated_at": self.ctx.clock()},
+                {"status": status.value, "updated_at": self.ctx.clock(), **schedule_state},
             )
             logger.info(
                 "recurring run status changed",

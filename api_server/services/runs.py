@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,11 +20,13 @@ from api_server.backends import (
     TaskStatusEvent,
 )
 from api_server.storage import experiments as experiment_store
+from api_server.storage import recurring_runs as recurring_store
 from api_server.storage import runs as store
 from api_server.storage.runs import RunRecord
-from domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from domain.resources import Experiment, Page, Run
 from domain.states import RuntimeState, StorageState
+from scheduled_controller import ScheduledRun
 
 from . import run_states, validation
 from .context import ListQuery, ServiceContext
@@ -55,6 +57,8 @@ class RunInput:
     recurring_run_id: str | None = None
     scheduled_at: datetime | None = None
     plugins_input: Any = None
+    # A caller-chosen id (the scheduler derives one per slot); a new uuid4 if None.
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class RunService:
         description = validation.description("description", data.description)
         service_account = validation.bounded("service_account", data.service_account, 255)
         plugins_input = validation.plugins_input(data.plugins_input)
+        run_id = validation.bounded("run_id", data.run_id, 36) if data.run_id else None
         now = self.ctx.clock()
         if not data.experiment_id:
             self.experiments.ensure_default()
@@ -145,7 +150,7 @@ class RunService:
                 self.ctx, self.experiments, self.pipelines, session, data, lock_experiment=False
             )
             run = Run(
-                run_id=self.ctx.new_id(),
+                run_id=run_id or self.ctx.new_id(),
                 experiment_id=experiment.experiment_id,
                 namespace=experiment.namespace,
                 display_name=display_name,
@@ -171,6 +176,8 @@ class RunService:
                     f"experiment_id: experiment {experiment.experiment_id!r} was archived"
                     " or deleted while the run was being created"
                 )
+            if run_id and store.existing_ids(session, [run_id]):
+                raise AlreadyExists(f"run_id: run {run_id!r} already exists")
             store.insert_run(session, run)
         self.ctx.specs.remember(source.spec_digest, source.document)
         # DEBUG: at hundreds of runs a second one line each would cost more than the insert;
@@ -183,6 +190,89 @@ class RunService:
             run,
             pipeline_spec=None if source.pipeline_version_id else wire_spec(source.document),
             state_history=[],
+        )
+
+    def create_scheduled_runs(self, runs: Sequence[ScheduledRun]) -> set[str]:
+        """Create a scheduler's batch of runs in one transaction; returns the ids created.
+
+        Each run's id is derived from its slot, so the insert is the idempotency point: ids
+        that exist already (fired before a restart, or by another scheduler) are skipped.
+        The experiments are claimed first, in id order: a second scheduler racing on the
+        same slots waits for the first to commit and then finds its runs. A run whose
+        experiment was archived meanwhile is not created. ``template`` of each run is the
+        ``RecurringRun`` it comes from (already validated when it was created).
+        """
+        if not runs:
+            return set()
+        for attempt in range(3):
+            try:
+                created, documents = self._insert_scheduled(runs)
+                break
+            except AlreadyExists:
+                # Lost a race that the claim order did not serialise (SQLite readers):
+                # the next attempt sees the winner's rows and skips them.
+                if attempt == 2:
+                    raise
+        for run in created:
+            self.backend.submit(self._submitted(run, documents[run.spec_digest]))
+        return {run.run_id for run in created}
+
+    def _insert_scheduled(
+        self, runs: Sequence[ScheduledRun]
+    ) -> tuple[builtins.list[Run], dict[str, dict[str, Any]]]:
+        with self.ctx.db.write() as session:
+            newest = max(run.created_at for run in runs)
+            experiment_ids = sorted({run.template.experiment_id for run in runs})
+            available = {
+                experiment_id
+                for experiment_id in experiment_ids
+                if experiment_store.claim_for_run(session, experiment_id, newest)
+            }
+            existing = store.existing_ids(session, [run.run_id for run in runs])
+            # A schedule disabled since it was read fires nothing (checked under the write).
+            enabled = recurring_store.enabled_ids(
+                session, sorted({run.recurring_run_id for run in runs})
+            )
+            created = [
+                self._scheduled_run(run)
+                for run in runs
+                if run.run_id not in existing
+                and run.template.experiment_id in available
+                and run.recurring_run_id in enabled
+            ]
+            store.insert_runs(session, created)
+            documents = {
+                digest: self.ctx.specs.load(session, digest)
+                for digest in {run.spec_digest for run in created}
+            }
+        return created, documents
+
+    @staticmethod
+    def _scheduled_run(run: ScheduledRun) -> Run:
+        template = run.template
+        runtime_config = dict(template.runtime_config or {})
+        if run.parameters:
+            runtime_config["parameters"] = run.parameters
+        return Run(
+            run_id=run.run_id,
+            experiment_id=template.experiment_id,
+            namespace=template.namespace,
+            display_name=run.display_name,
+            description=template.description,
+            pipeline_id=template.pipeline_id,
+            pipeline_version_id=template.pipeline_version_id,
+            spec_digest=template.spec_digest,
+            runtime_config=runtime_config or None,
+            service_account=template.service_account,
+            storage_state=StorageState.AVAILABLE.value,
+            state=RuntimeState.PENDING.value,
+            generation=0,
+            error=None,
+            recurring_run_id=run.recurring_run_id,
+            plugins_input=template.plugins_input,
+            created_at=run.created_at,
+            scheduled_at=run.scheduled_at,
+            finished_at=None,
         )
 
     def get(self, run_id: str) -> Run:

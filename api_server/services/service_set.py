@@ -10,6 +10,7 @@ from .experiments import ExperimentService
 from .pipelines import PipelineService
 from .recurring_runs import RecurringRunService
 from .runs import RunService
+from .schedules import ScheduleStateService
 from .task_files import TaskFileService
 
 
@@ -21,3 +22,4 @@ class Services:
     runs: RunService
     recurring_runs: RecurringRunService
     task_files: TaskFileService
+    schedules: ScheduleStateService

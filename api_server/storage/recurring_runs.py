@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from domain.states import RecurringRunStatus, enum_names
 
 from .listing_support import list_page
 from .rows import RecurringRunRow
+from .types import EpochMicros
 
 RECURRING_RUNS: Table = RecurringRunRow.__table__  # type: ignore[assignment]
 FIELDS = {
@@ -69,15 +71,31 @@ def to_domain(row: Any) -> RecurringRun:
     return RecurringRun(**{name: getattr(row, name) for name in _COPIED})
 
 
-def insert(session: Session, recurring_run: RecurringRun, storage_state: str) -> None:
+def insert(
+    session: Session,
+    recurring_run: RecurringRun,
+    storage_state: str,
+    schedule_state: dict[str, Any] | None = None,
+) -> None:
+    """Insert a recurring run; ``schedule_state``: fire_after / next_fire_at / last_index."""
     values = {name: getattr(recurring_run, name) for name in _COPIED}
-    session.add(RecurringRunRow(storage_state=storage_state, **values))
+    session.add(RecurringRunRow(storage_state=storage_state, **values, **(schedule_state or {})))
     session.flush()
 
 
 def get(session: Session, recurring_run_id: str) -> RecurringRun | None:
     row = session.get(RecurringRunRow, recurring_run_id)
     return None if row is None else to_domain(row)
+
+
+def schedule_state(session: Session, recurring_run_id: str) -> dict[str, Any]:
+    """The scheduler's columns of one recurring run (which must exist)."""
+    row = session.execute(
+        select(
+            RECURRING_RUNS.c.fire_after, RECURRING_RUNS.c.next_fire_at, RECURRING_RUNS.c.last_index
+        ).where(RECURRING_RUNS.c.recurring_run_id == recurring_run_id)
+    ).one()
+    return dict(row._mapping)
 
 
 def find_by_name(session: Session, namespace: str, display_name: str) -> RecurringRun | None:
@@ -129,3 +147,75 @@ def delete_for_experiment(session: Session, experiment_id: str) -> None:
     session.execute(
         sql_delete(RecurringRunRow).where(RecurringRunRow.experiment_id == experiment_id)
     )
+
+
+# --- schedule state (the scheduler's queries) -------------------------------------------
+
+_ENABLED = RecurringRunStatus.ENABLED.value
+_DUE = (
+    select(RECURRING_RUNS)
+    .where(
+        RECURRING_RUNS.c.status == _ENABLED,
+        RECURRING_RUNS.c.next_fire_at <= bindparam("b_now", type_=EpochMicros()),
+    )
+    .order_by(RECURRING_RUNS.c.next_fire_at)
+    .limit(bindparam("b_limit"))
+)
+_EARLIEST = select(func.min(RECURRING_RUNS.c.next_fire_at)).where(
+    RECURRING_RUNS.c.status == _ENABLED
+)
+_ADVANCE = (
+    RECURRING_RUNS.update()
+    .where(
+        RECURRING_RUNS.c.recurring_run_id == bindparam("b_id"),
+        RECURRING_RUNS.c.status == _ENABLED,
+        RECURRING_RUNS.c.next_fire_at == bindparam("b_expected", type_=EpochMicros()),
+    )
+    .values(
+        fire_after=bindparam("b_fire_after", type_=EpochMicros()),
+        next_fire_at=bindparam("b_next", type_=EpochMicros()),
+        last_index=bindparam("b_index"),
+    )
+)
+
+
+def due(session: Session, now: datetime, limit: int) -> list[Any]:
+    """Enabled schedules whose next wake time has come, earliest first (index range scan
+    on (status, next_fire_at))."""
+    return list(session.connection().execute(_DUE, {"b_now": now, "b_limit": limit}))
+
+
+_ENABLED_IN = RECURRING_RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)) & (
+    RECURRING_RUNS.c.status == _ENABLED
+)
+_COUNT_ENABLED = select(func.count()).where(_ENABLED_IN)
+_ENABLED_IDS = select(RECURRING_RUNS.c.recurring_run_id).where(_ENABLED_IN)
+_IN_CHUNK = 500
+
+
+def enabled_ids(session: Session, recurring_run_ids: list[str]) -> set[str]:
+    """Which of the given (distinct) recurring runs exist and are enabled. Usually all of
+    them: a count per chunk answers that without fetching thousands of ids."""
+    found: set[str] = set()
+    connection = session.connection()
+    for i in range(0, len(recurring_run_ids), _IN_CHUNK):
+        chunk = recurring_run_ids[i : i + _IN_CHUNK]
+        if connection.execute(_COUNT_ENABLED, {"b_ids": chunk}).scalar_one() == len(chunk):
+            found.update(chunk)
+        else:
+            found.update(connection.execute(_ENABLED_IDS, {"b_ids": chunk}).scalars())
+    return found
+
+
+def earliest_wake(session: Session) -> datetime | None:
+    value: datetime | None = session.connection().execute(_EARLIEST).scalar_one_or_none()
+    return value
+
+
+def advance(session: Session, states: list[dict[str, Any]]) -> int:
+    """Compare-and-set each schedule's state (``b_id``, ``b_expected`` the next_fire_at read,
+    ``b_fire_after``, ``b_next``, ``b_index``); returns the rows changed."""
+    if not states:
+        return 0
+    result = session.connection().execute(_ADVANCE, states)
+    return int(result.rowcount)

@@ -116,6 +116,8 @@ class RecurringRunRow(Base):
         UniqueConstraint("namespace", "display_name"),
         Index(None, "experiment_id", "created_at", "recurring_run_id"),
         Index(None, "namespace", "created_at", "recurring_run_id"),
+        # The scheduler's one query: enabled schedules by their next wake time.
+        Index(None, "status", "next_fire_at"),
     )
 
     recurring_run_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -144,6 +146,14 @@ class RecurringRunRow(Base):
     plugins_input: Mapped[dict[str, Any] | None] = mapped_column(JSONText, nullable=True)
     created_at: Mapped[datetime] = mapped_column(EpochMicros, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(EpochMicros, nullable=False)
+    # Schedule state (scheduled_controller): slots at or before ``fire_after`` never fire
+    # (the last fired slot, or when the schedule started or was re-enabled); the scheduler
+    # looks at the row again at ``next_fire_at`` (NULL: never); ``last_index`` numbers runs.
+    fire_after: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
+    next_fire_at: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
+    last_index: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
 
 
 class RunRow(Base):

@@ -89,38 +89,92 @@ def to_domain(row: RunRecord, **extra: Any) -> Run:
     )
 
 
+def _run_values(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "experiment_id": run.experiment_id,
+        "namespace": run.namespace,
+        "display_name": run.display_name,
+        "description": run.description,
+        "pipeline_id": run.pipeline_id,
+        "pipeline_version_id": run.pipeline_version_id,
+        "spec_digest": run.spec_digest,
+        "runtime_config": run.runtime_config,
+        "service_account": run.service_account,
+        "storage_state": run.storage_state,
+        "state": run.state,
+        "state_updated_at": run.created_at,
+        "generation": run.generation,
+        "error": None,
+        "recurring_run_id": run.recurring_run_id,
+        "plugins_input": run.plugins_input,
+        "created_at": run.created_at,
+        "scheduled_at": run.scheduled_at,
+        "finished_at": None,
+    }
+
+
 def insert_run(session: Session, run: Run) -> None:
     """Insert a run and its first history entry: two Core INSERTs on the session's
     connection (no ORM bulk-persistence machinery on the hottest write)."""
-    session.connection().execute(
-        RUNS.insert(),
-        [
-            {
-                "run_id": run.run_id,
-                "experiment_id": run.experiment_id,
-                "namespace": run.namespace,
-                "display_name": run.display_name,
-                "description": run.description,
-                "pipeline_id": run.pipeline_id,
-                "pipeline_version_id": run.pipeline_version_id,
-                "spec_digest": run.spec_digest,
-                "runtime_config": run.runtime_config,
-                "service_account": run.service_account,
-                "storage_state": run.storage_state,
-                "state": run.state,
-                "state_updated_at": run.created_at,
-                "generation": run.generation,
-                "error": None,
-                "recurring_run_id": run.recurring_run_id,
-                "plugins_input": run.plugins_input,
-                "created_at": run.created_at,
-                "scheduled_at": run.scheduled_at,
-                "finished_at": None,
-            }
-        ],
-    )
+    session.connection().execute(RUNS.insert(), [_run_values(run)])
     add_history(session, run.run_id, run.state, run.created_at)
     run_counts.add(session, run.experiment_id, run.storage_state, run.state, 1)
+
+
+def insert_runs(session: Session, runs: list[Run]) -> None:
+    """Insert many runs with their history rows (executemany) and one counter change per
+    experiment and state: a scheduler's batch."""
+    if not runs:
+        return
+    connection = session.connection()
+    connection.execute(RUNS.insert(), [_run_values(run) for run in runs])
+    connection.execute(
+        HISTORY.insert(),
+        [
+            {"run_id": r.run_id, "state": r.state, "update_time": r.created_at, "error": None}
+            for r in runs
+        ],
+    )
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for run in runs:
+        counts[(run.experiment_id, run.storage_state, run.state)] += 1
+    for (experiment_id, storage_state, state), delta in sorted(counts.items()):
+        run_counts.add(session, experiment_id, storage_state, state, delta)
+
+
+_EXISTING = select(RUNS.c.run_id).where(RUNS.c.run_id.in_(bindparam("b_ids", expanding=True)))
+_ACTIVE_BY_RECURRING = select(RUNS.c.recurring_run_id, RUNS.c.scheduled_at).where(
+    RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)),
+    RUNS.c.state.in_(_ACTIVE_STATES),
+)
+_IN_CHUNK = 500  # ids per IN list: well inside every backend's parameter limit
+
+
+def existing_ids(session: Session, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` exist (primary-key lookups)."""
+    found: set[str] = set()
+    connection = session.connection()
+    for i in range(0, len(run_ids), _IN_CHUNK):
+        chunk = run_ids[i : i + _IN_CHUNK]
+        found.update(connection.execute(_EXISTING, {"b_ids": chunk}).scalars())
+    return found
+
+
+def active_by_recurring_run(
+    session: Session, recurring_run_ids: list[str]
+) -> dict[str, list[datetime | None]]:
+    """The slot times of the unfinished runs of each recurring run (index on
+    recurring_run_id)."""
+    slots: dict[str, list[datetime | None]] = defaultdict(list)
+    connection = session.connection()
+    for i in range(0, len(recurring_run_ids), _IN_CHUNK):
+        chunk = recurring_run_ids[i : i + _IN_CHUNK]
+        for recurring_run_id, scheduled_at in connection.execute(
+            _ACTIVE_BY_RECURRING, {"b_ids": chunk}
+        ):
+            slots[recurring_run_id].append(scheduled_at)
+    return dict(slots)
 
 
 def add_history(

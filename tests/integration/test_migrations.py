@@ -165,3 +165,45 @@ def test_upgrade_at_head_keeps_data(
         assert version.pipeline_spec == spec
     finally:
         db.dispose()
+
+
+def test_schedule_state_of_existing_recurring_runs_starts_at_the_upgrade(
+    empty_database_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    compiled_spec: Callable[[str], dict[str, Any]],
+) -> None:
+    """0005 on recurring runs created before it: they start from the upgrade (no backfill
+    of a past during which nothing could fire), and its downgrade keeps them."""
+    from datetime import UTC, datetime
+
+    from api_server.services import RecurringRunInput, Trigger
+    from api_server.storage import recurring_runs as recurring_store
+
+    migrations.upgrade(empty_database_url)
+    settings = Settings(database_url=empty_database_url, data_dir=tmp_path / "data")
+    db = Database(build_engine(empty_database_url))
+    try:
+        services = build_services(settings, db)
+        recurring = services.recurring_runs.create(
+            RecurringRunInput(
+                display_name="old schedule",
+                source=PipelineSource(pipeline_spec=compiled_spec("minimal")),
+                trigger=Trigger(interval_seconds=60, start_time="2020-01-01T00:00:00Z"),
+            )
+        )
+        migrations.downgrade(empty_database_url, "0002")
+        columns = {c["name"] for c in inspect(engine).get_columns("recurring_runs")}
+        assert not columns & {"fire_after", "next_fire_at", "last_index"}
+        upgraded_at = datetime.now(UTC)
+        migrations.upgrade(empty_database_url)
+        with db.read() as session:
+            state = recurring_store.schedule_state(session, recurring.recurring_run_id)
+        assert state["fire_after"] >= upgraded_at.replace(microsecond=0)
+        assert state["next_fire_at"] == state["fire_after"]
+        assert state["last_index"] == 0
+        assert services.recurring_runs.get(recurring.recurring_run_id).display_name == (
+            "old schedule"
+        )
+    finally:
+        db.dispose()

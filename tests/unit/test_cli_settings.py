@@ -105,3 +105,19 @@ def test_metadata_store_flags_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_
     chosen = settings_from(args)
     assert chosen.metadata_grpc_port == 0
     assert chosen.effective_metadata_database_url == "sqlite:////tmp/lineage.db"
+
+
+def test_schedule_timezone_from_flag_and_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HEADRACE_SCHEDULE_TIMEZONE", raising=False)
+    assert Settings().schedule_timezone == "UTC"
+    monkeypatch.setenv("HEADRACE_SCHEDULE_TIMEZONE", "Europe/Berlin")
+    assert Settings().schedule_timezone == "Europe/Berlin"
+    args = build_parser().parse_args(["serve", "--schedule-timezone", "America/New_York"])
+    assert settings_from(args).schedule_timezone == "America/New_York"
+
+    assert main(["serve", "--schedule-timezone", "Mars/Olympus_Mons"]) == 2
+    error = capsys.readouterr().err
+    assert "schedule_timezone" in error
+    assert "unknown time zone 'Mars/Olympus_Mons'" in error

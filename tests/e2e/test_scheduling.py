@@ -1,8 +1,9 @@
 """Recurring runs fire inside a real ``headrace serve``, driven by the real kfp.Client:
 a periodic schedule produces runs, disabling stops it, and a server killed with SIGKILL
 fires the missed slots exactly once on restart (all of them with catch-up, only the
-latest without). Runs stay PENDING until the embedded engine lands, so every schedule
-here allows 10 active runs and each test stays under 10 slots."""
+latest without). The periodic test's server runs its engine, so its runs execute; the
+SIGKILL tests are about firing only, so their server keeps runs PENDING, every schedule
+allows 10 active runs and each test stays under 10 slots."""
 
 from __future__ import annotations
 
@@ -18,13 +19,27 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningServer, start_server, stop_server
+from tests.e2e.conftest import RunningServer, engine_env, start_server, stop_server
 from tests.e2e.support import corpus, filter_json, poll, predicate, unique
 
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 2
 EQUALS = 1
+NO_ENGINE = {"HEADRACE_RUN_ENGINE": "none"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose engine executes what the schedules create."""
+    process, running = start_server(
+        tmp_path_factory.mktemp("scheduling") / "data", extra_env=engine_env()
+    )
+    try:
+        yield running
+    finally:
+        stop_server(process)
+    assert "Traceback" not in running.log(), running.log()[-4000:]
 
 
 def client_for(server: RunningServer, home: Path) -> Any:
@@ -79,7 +94,7 @@ def own_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A server of this test alone, which the test may kill and restart."""
     state: dict[str, Any] = {"data_dir": tmp_path / "data", "home": tmp_path / "home"}
     state["home"].mkdir()
-    state["process"], state["server"] = start_server(state["data_dir"])
+    state["process"], state["server"] = start_server(state["data_dir"], extra_env=NO_ENGINE)
     try:
         yield state
     finally:
@@ -96,7 +111,7 @@ def kill_and_restart(state: dict[str, Any], downtime: float) -> datetime:
     process.wait()
     killed_at = datetime.now().astimezone()
     time.sleep(downtime)
-    state["process"], state["server"] = start_server(state["data_dir"])
+    state["process"], state["server"] = start_server(state["data_dir"], extra_env=NO_ENGINE)
     return killed_at
 
 
@@ -124,11 +139,21 @@ def test_a_periodic_schedule_creates_runs_and_disabling_stops_it(
         assert full.recurring_run_id == recurring.recurring_run_id
         assert full.experiment_id == experiment_id
         assert full.display_name.startswith(f"{recurring.display_name}-{index}-")
-        assert full.state == "PENDING"
         assert full.runtime_config.parameters["label"] == (
             f"slot {full.scheduled_at:%H:%M:%S} #{index}"
         )
         assert timedelta(0) <= full.created_at - full.scheduled_at < timedelta(seconds=2)
+
+    # The fired runs execute to the end.
+    for run in runs:
+        finished = poll(
+            lambda run_id=run.run_id: (
+                (r := kfp_client.get_run(run_id)).state in ("SUCCEEDED", "FAILED") and r
+            ),
+            timeout=120,
+            interval=0.5,
+        )
+        assert finished.state == "SUCCEEDED", finished.error
 
     kfp_client.disable_recurring_run(recurring.recurring_run_id)
     assert kfp_client.get_recurring_run(recurring.recurring_run_id).status == "DISABLED"

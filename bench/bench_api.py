@@ -159,10 +159,14 @@ class Server:
                 self.process.wait()
 
 
-def start_server(database_url: str, data_dir: Path, log_level: str) -> Server:
+def start_server(
+    database_url: str, data_dir: Path, log_level: str, *, run_engine: str = "none"
+) -> Server:
+    """``headrace serve`` on free ports. The API and schedule benchmarks measure creating and
+    reading runs, not executing them, so the engine is off unless ``run_engine`` says so."""
     port, grpc_port = free_port(), free_port()
     log_path = data_dir / "server.log"
-    env = dict(os.environ, HEADRACE_ACCESS_LOG="false")
+    env = dict(os.environ, HEADRACE_ACCESS_LOG="false", HEADRACE_RUN_ENGINE=run_engine)
     launcher = [str(VENV_BIN / "headrace")]
     cmd = [*launcher, "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
     cmd += ["--data-dir", str(data_dir), "--metadata-grpc-port", "0"]

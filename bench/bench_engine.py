@@ -273,7 +273,9 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
     specs = {key: compile_spec(pipeline, workdir) for key, pipeline in pipelines.items()}
     data_dir = workdir / "data"
     data_dir.mkdir()
-    server = start_server(f"sqlite:///{data_dir / 'headrace.db'}", data_dir, "WARNING")
+    server = start_server(
+        f"sqlite:///{data_dir / 'headrace.db'}", data_dir, "WARNING", run_engine="embedded"
+    )
     results: dict[str, Any] = {"server_log": str(server.log_path)}
     runner = Runner(server, args.run_timeout)
     try:

@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="headrace-packages-")) / "data"
     data_dir.mkdir(parents=True)
-    server = start_server(f"sqlite:///{data_dir / 'headrace.db'}", data_dir, "WARNING")
+    server = start_server(
+        f"sqlite:///{data_dir / 'headrace.db'}", data_dir, "WARNING", run_engine="embedded"
+    )
     try:
         with httpx.Client(base_url=server.base_url + API, timeout=60) as api:
             runs: dict[str, str] = {}

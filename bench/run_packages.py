@@ -65,6 +65,8 @@ def why_not(spec: dict[str, Any], platform: dict[str, Any] | None) -> str | None
         for name, d in definitions.items()
         if not d.get("isOptional") and "defaultValue" not in d
     ]
+    artifacts = (spec["root"].get("inputDefinitions") or {}).get("artifacts") or {}
+    missing += [name for name, d in artifacts.items() if not d.get("isOptional")]
     if missing:
         return f"needs arguments: {', '.join(sorted(missing))}"
     return None

@@ -247,7 +247,12 @@ def test_exit_handler_on_success() -> None:
     )
     assert driver.run() == SUCCEEDED
     cleanup = next(j for j in driver.jobs if j.task_name == "cleanup")
-    assert cleanup.parameters["status"]["state"] == SUCCEEDED
+    status = cleanup.parameters["status"]
+    # As KFP's backend gives it: ML-Metadata's state name, the group's task key, and the
+    # run's resource name (the pipeline's name and a suffix of the run id).
+    assert status["state"] == "COMPLETE"
+    assert status["pipelineTaskName"] == "exit-handler-1"
+    assert status["pipelineJobResourceName"] == "exit-handling-run1"
     tidy = next(j for j in driver.jobs if j.task_name == "tidy")
     assert tidy.parameters == {"result": "fine"}
 

@@ -182,6 +182,11 @@ class RunInterpreter:
             "executors"
         ) or {}
         self.restored = dict(restored or {})
+        # Like the workflow name KFP gives a run: the pipeline's name and a short suffix.
+        self.job_resource_name = (
+            f"{_resource_name(str((self.spec.get('pipelineInfo') or {}).get('name') or ''))}"
+            f"-{run.run_id.replace('-', '')[:5]}"
+        )
         self.max_parallel = max_parallel
         self.clock = clock
         self.nodes: dict[str, Node] = {}
@@ -525,10 +530,12 @@ class RunInterpreter:
             if producer is None:
                 return False, None
             error = producer.error if producer.state in (FAILED, CANCELED) else None
+            # As KFP's backend reports it: ML-Metadata's execution state names, the job's
+            # resource name, and the producer's task key (e.g. "exit-handler-1").
             return True, {
-                "state": producer.state,
-                "pipelineJobResourceName": context.job_name,
-                "pipelineTaskName": producer.display_name,
+                "state": _FINAL_STATES.get(producer.state, producer.state),
+                "pipelineJobResourceName": context.job_resource_name or context.job_name,
+                "pipelineTaskName": producer.name,
                 "error": {
                     "code": CODE_CANCELLED if producer.state == CANCELED else CODE_UNKNOWN,
                     "message": error or "",
@@ -700,7 +707,7 @@ class RunInterpreter:
             pipeline_root=self.run.pipeline_root
             or str(self.spec.get("defaultPipelineRoot") or "")
             or self.default_pipeline_root,
-            job_resource_name=self.run.display_name,
+            job_resource_name=self.job_resource_name,
             create_time_utc=created,
             schedule_time_utc=created,
         )
@@ -807,6 +814,16 @@ class RunInterpreter:
         self._settle()
         step, self._step = self._step, Step()
         return step
+
+
+# PipelineTaskFinalStatus.state uses ML-Metadata's execution state names, as in KFP.
+_FINAL_STATES = {SUCCEEDED: "COMPLETE", FAILED: "FAILED", CANCELED: "CANCELED", SKIPPED: "SKIPPED"}
+
+
+def _resource_name(name: str) -> str:
+    """A Kubernetes-style name: lower case, ``[a-z0-9-]``, no leading/trailing dash."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in name.lower())
+    return "-".join(part for part in cleaned.split("-") if part) or "pipeline"
 
 
 def _text(value: Any) -> str | None:

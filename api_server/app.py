@@ -136,7 +136,11 @@ def build_app(
         app.include_router(router, prefix=API_PREFIX)
     for router in v1alpha1_routers():
         app.include_router(router, prefix=LOG_PREFIX)
-    metrics = Metrics(extra_registries=[component.registry for component in background])
+    registries = [component.registry for component in background]
+    backend_registry = getattr(services.runs.backend, "registry", None)
+    if isinstance(backend_registry, CollectorRegistry):
+        registries.append(backend_registry)  # the embedded engine's series
+    metrics = Metrics(extra_registries=registries)
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
     install_ui(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

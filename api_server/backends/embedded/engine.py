@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from api_server.backends.base import RunStatusEvent, StatusSink, SubmittedRun
 
 from .interpreter import Job, JobOutcome, RunInterpreter, Step
@@ -75,6 +77,8 @@ class EmbeddedEngine:
             target=self._control_loop, name="headrace-engine", daemon=True
         )
         self._stopping = threading.Event()
+        self.registry = CollectorRegistry()
+        self._metrics = _EngineMetrics(self.registry, lambda: len(self._runs))
 
     # --- RunBackend ---------------------------------------------------------------------
 
@@ -226,6 +230,7 @@ class EmbeddedEngine:
 
     def _flush(self, batch: _Batch) -> None:
         """Record every run's transitions (one transaction each), then act on them."""
+        self._metrics.batches.observe(sum(len(step.tasks) for _, step in batch.steps.values()))
         for interpreter, step in batch.steps.values():
             run = interpreter.run
             if step.tasks or step.run_state:
@@ -278,6 +283,7 @@ class EmbeddedEngine:
             )
         if self._stopping.is_set():
             return  # shutting down: the task runs again after restart
+        self._metrics.task_done(outcome)
         self._commands.put(("done", (*key, outcome)))
 
 
@@ -305,3 +311,39 @@ class _Batch:
         merged.kill.extend(step.kill)
         if step.run_state:
             merged.run_state, merged.run_error = step.run_state, step.run_error
+
+
+class _EngineMetrics:
+    """The engine's Prometheus series (served on ``/metrics`` beside the API's)."""
+
+    def __init__(self, registry: CollectorRegistry, active_runs: Callable[[], int]) -> None:
+        gauge = Gauge(
+            "headrace_engine_active_runs",
+            "Runs the embedded engine is executing.",
+            registry=registry,
+        )
+        gauge.set_function(active_runs)
+        self.tasks = Counter(
+            "headrace_engine_tasks_total",
+            "Executor tasks finished by the embedded engine, by final state; cached hits apart.",
+            ["state", "cached"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "headrace_engine_task_seconds",
+            "Wall time of executor tasks, from pick-up to outcome (retries included).",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.batches = Histogram(
+            "headrace_engine_transitions_per_commit",
+            "Task transitions written per control-loop round (group commit size).",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000),
+            registry=registry,
+        )
+
+    def task_done(self, outcome: JobOutcome) -> None:
+        cached = bool((outcome.executor_detail or {}).get("cached"))
+        self.tasks.labels(state=outcome.state, cached=str(cached).lower()).inc()
+        if outcome.start_time and outcome.end_time:
+            self.seconds.observe((outcome.end_time - outcome.start_time).total_seconds())

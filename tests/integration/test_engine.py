@@ -438,3 +438,59 @@ def test_artifacts_under_an_s3_pipeline_root_flow_through_the_object_store(
         assert served == b"stored remotely"
     finally:
         backend.stop()
+
+
+class FlakySink:
+    """The run service as the engine's sink, with report() failing while ``failing`` is set
+    (as it does when the database is away)."""
+
+    def __init__(self, runs: Any) -> None:
+        self.runs = runs
+        self.failing = False
+        self.refused = 0
+
+    def report(self, event: Any) -> bool:
+        if self.failing:
+            self.refused += 1
+            raise ConnectionError("the database is away")
+        return bool(self.runs.report(event))
+
+    def unfinished_runs(self) -> Any:
+        return self.runs.unfinished_runs()
+
+    def reported_tasks(self, run_id: str) -> Any:
+        return self.runs.reported_tasks(run_id)
+
+
+def test_a_run_whose_transitions_cannot_be_written_resumes_from_the_database(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    backend, reader = build_embedded(settings, db)
+    services = build_services(settings, db, backend, reader)
+    sink = FlakySink(services.runs)
+    backend.start(sink)
+    try:
+        first, second = tmp_path / "first", tmp_path / "second"
+
+        @dsl.pipeline(name="outage")
+        def outage() -> None:
+            slow = sleeper(seconds=1, marker=str(first)).set_caching_options(False)
+            double(n=2, marker=str(second)).after(slow).set_caching_options(False)
+
+        run_id = submit(services, compile_spec(outage, tmp_path))
+        wait_for(services, run_id, lambda r: len(lines(first)) == 2, timeout=30)
+        sink.failing = True  # the first task's end cannot be recorded
+        deadline = time.monotonic() + 30
+        while sink.refused < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.refused >= 4, "the engine did not retry the failing write"
+        assert services.runs.get(run_id).state == "RUNNING"
+        assert not second.exists()  # nothing downstream ran on an unrecorded success
+        sink.failing = False
+
+        run = finished(services, run_id, timeout=60)
+        assert run.state == "SUCCEEDED", run.error
+        assert len(lines(first)) == 4  # its success was never recorded: it ran again
+        assert lines(second) == ["ran"]
+    finally:
+        backend.stop()

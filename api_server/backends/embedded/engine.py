@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ class EmbeddedEngine:
             "done": self._on_done,
             "terminate": self._on_terminate,
             "deadline": self._on_deadline,
+            "rebuild": self._on_rebuild,
         }
         while True:
             commands = [self._commands.get()]
@@ -229,22 +231,27 @@ class EmbeddedEngine:
         batch.add(interpreter, interpreter.cancel())
 
     def _flush(self, batch: _Batch) -> None:
-        """Record every run's transitions (one transaction each), then act on them."""
+        """Record every run's transitions (one transaction each), then act on them. A run
+        whose transitions cannot be recorded (the database is away) is not acted on: it is
+        set aside, its jobs stopped, and rebuilt from the database once it answers again."""
         self._metrics.batches.observe(sum(len(step.tasks) for _, step in batch.steps.values()))
+        recorded = []
         for interpreter, step in batch.steps.values():
             run = interpreter.run
             if step.tasks or step.run_state:
-                self.sink.report(
-                    RunStatusEvent(
-                        run_id=run.run_id,
-                        generation=run.generation,
-                        update_time=self.clock(),
-                        state=step.run_state,
-                        error=step.run_error,
-                        tasks=step.tasks,
-                    )
+                event = RunStatusEvent(
+                    run_id=run.run_id,
+                    generation=run.generation,
+                    update_time=self.clock(),
+                    state=step.run_state,
+                    error=step.run_error,
+                    tasks=step.tasks,
                 )
-        for interpreter, step in batch.steps.values():
+                if not self._report(event):
+                    self._set_aside(interpreter, step)
+                    continue
+            recorded.append((interpreter, step))
+        for interpreter, step in recorded:
             for node_id in step.kill:
                 self.runner.kill(node_id)
             for job in step.jobs:
@@ -255,6 +262,58 @@ class EmbeddedEngine:
                 logger.info(
                     "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
                 )
+
+    def _report(self, event: RunStatusEvent) -> bool:
+        """Write one run's transitions, retrying a failing database briefly."""
+        for attempt, pause in enumerate((0.0, *_REPORT_RETRY_PAUSES)):
+            if pause:
+                time.sleep(pause)
+            try:
+                self.sink.report(event)
+                return True
+            except Exception as exc:
+                logger.warning(
+                    "could not record a run's transitions",
+                    extra={"run_id": event.run_id, "attempt": attempt + 1, "error": str(exc)},
+                )
+        return False
+
+    def _set_aside(self, interpreter: RunInterpreter, step: Step) -> None:
+        """Stop acting on a run whose transitions were not recorded, and rebuild it from
+        the database later: what was recorded is the truth, so nothing runs twice."""
+        run = interpreter.run
+        if self._runs.get(run.run_id) is interpreter:
+            del self._runs[run.run_id]
+        never_started = {job.node_id for job in step.jobs}
+        for node_id in interpreter.running_jobs - never_started:
+            self.runner.kill(node_id)
+        self._metrics.set_aside.inc()
+        logger.error(
+            "run set aside until the database answers; it resumes from what was recorded",
+            extra={"run_id": run.run_id, "retry_in_seconds": _RESUME_AFTER_SECONDS},
+        )
+        timer = threading.Timer(
+            _RESUME_AFTER_SECONDS, lambda: self._commands.put(("rebuild", run.run_id))
+        )
+        timer.daemon = True
+        timer.start()
+
+    def _on_rebuild(self, run_id: str, batch: _Batch) -> None:
+        """Resume a set-aside run from the database (if it still needs running)."""
+        if run_id in self._runs:
+            return
+        try:
+            runs = [r for r in self.sink.unfinished_runs() if r.run_id == run_id]
+        except Exception:
+            logger.warning("database still away; retrying later", extra={"run_id": run_id})
+            timer = threading.Timer(
+                _RESUME_AFTER_SECONDS, lambda: self._commands.put(("rebuild", run_id))
+            )
+            timer.daemon = True
+            timer.start()
+            return
+        for run in runs:
+            self._start_run(run, batch, resuming=True)
 
     # --- workers ------------------------------------------------------------------------
 
@@ -289,6 +348,10 @@ class EmbeddedEngine:
 
 # Commands applied before their transitions are written in one go.
 _MAX_BATCH = 1000
+# A failing report is retried after these pauses; then the run is set aside and rebuilt
+# from the database this many seconds later.
+_REPORT_RETRY_PAUSES = (0.2, 1.0, 3.0)
+_RESUME_AFTER_SECONDS = 5.0
 
 
 class _Batch:
@@ -333,6 +396,11 @@ class _EngineMetrics:
             "headrace_engine_task_seconds",
             "Wall time of executor tasks, from pick-up to outcome (retries included).",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.set_aside = Counter(
+            "headrace_engine_runs_set_aside_total",
+            "Runs whose transitions could not be recorded; each is rebuilt from the database.",
             registry=registry,
         )
         self.batches = Histogram(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -310,9 +311,12 @@ class JobRunner:
         if self._is_cancelled(job.node_id):
             return CANCELED, "the run was terminated", {}
         if code != 0:
-            message = _log_tail(log_path) or f"the process exited with code {code}"
+            tail = _log_tail(log_path)
+            message = (
+                f"{tail} (exit code {code})" if tail else f"the process exited with code {code}"
+            )
             record["error"] = message
-            return FAILED, f"{message} (exit code {code})", {}
+            return FAILED, message, {}
         try:
             produced = read_executor_output(executor_input, work, component=job.component)
         except ExecutorOutputError as exc:
@@ -409,7 +413,9 @@ def _iso(moment: datetime) -> str:
 
 
 def _log_tail(path: Path) -> str:
-    """The last lines of a task's log: for a Python component, the exception."""
+    """What a failed task's log says about the failure: a Python component's exception
+    (the last ``SomethingError: ...`` line), else the last line if it says anything
+    (a lone ``}`` closing the executor's input dump does not); "" when nothing fits."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -423,7 +429,16 @@ def _log_tail(path: Path) -> str:
         for line in text.splitlines()
         if line.strip() and not line.startswith("--- attempt")
     ]
-    return lines[-1][-_ERROR_MAX_CHARS:] if lines else ""
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return line[-_ERROR_MAX_CHARS:]
+    if lines and sum(c.isalnum() for c in lines[-1]) >= 3:
+        return lines[-1][-_ERROR_MAX_CHARS:]
+    return ""
+
+
+# "ValueError: ...", "kfp.SomeError", "KeyboardInterrupt": how Python ends a traceback.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:.*)?$")
 
 
 def _process_start(pid: int) -> int | None:

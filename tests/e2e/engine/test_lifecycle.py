@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -113,13 +112,11 @@ def test_terminate_cancels_within_seconds_kills_the_tree_and_runs_the_exit_handl
 
     poll(running_log, timeout=30)
 
-    started = time.monotonic()
     kfp_client.terminate_run(run_id)
-    run = wait_for_state(api, run_id, timeout=60)
-    took = time.monotonic() - started
+    # "Within seconds": the wait is bounded, not the run (its task would sleep 120 s).
+    run = wait_for_state(api, run_id, timeout=15)
 
     assert run["state"] == "CANCELED", describe(run)
-    assert took < 15, f"terminate took {took:.1f}s"
     poll(lambda: not any(pid_alive(pid) for pid in pids), timeout=10)
     assert not (side / "sleeper-done").exists()
     # The exit handler ran after the cancellation and saw it.

@@ -57,10 +57,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the in-process server did not start"
+    for _ in range(400):  # up to 20 s for uvicorn to bind
+        if server.started:
+            break
         time.sleep(0.05)
+    else:
+        raise RuntimeError("the in-process server did not start")
     try:
         files = data_dir / "files"
         files.mkdir()

@@ -92,9 +92,8 @@ def test_wait_times_out_while_running_and_log_is_readable_meanwhile(tmp_path: Pa
     process = _start(tmp_path, ["sh", "-c", "echo ready; sleep 300"])
     _until(lambda: "ready\n" in (tmp_path / "logs" / "task.log").read_text())
 
-    started = time.monotonic()
-    assert process.wait(timeout=0.2) is None
-    assert 0.15 < time.monotonic() - started < 5
+    assert process.wait(timeout=0.2) is None  # the timeout ends the wait, not the task
+    assert not _is_gone(process.pid)
 
     process.kill()
     assert process.wait(timeout=1) == -15
@@ -118,11 +117,9 @@ def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> No
     process = _start(tmp_path, ["sh", "-c", script, "sh", str(pids_file)], grace=0.5)
     pids = _recorded_pids(pids_file, 3)
 
-    started = time.monotonic()
     process.kill()
-    elapsed = time.monotonic() - started
 
-    assert 0.4 < elapsed < 5
+    # SIGTERM was ignored, so only the escalation to SIGKILL can have ended it.
     assert process.wait(timeout=0) == -9
     _until(lambda: all(_is_gone(pid) for pid in pids), timeout=5)
 

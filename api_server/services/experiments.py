@@ -22,10 +22,29 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT_NAME = "Default"
 
 
+_NAMESPACE_CACHE_SIZE = 10_000
+
+
 class ExperimentService:
     def __init__(self, ctx: ServiceContext, backend: RunBackend) -> None:
         self.ctx = ctx
         self.backend = backend
+        # Experiment id -> namespace. A namespace never changes, so run creation can skip
+        # reading the experiment; its availability is still checked (claim_for_run).
+        self._namespaces: dict[str, str] = {}
+
+    def namespace_for_new_run(self, session: Session, experiment_id: str) -> str:
+        """The namespace of the experiment a run is being created in. Read once per
+        experiment; whether it still exists and is available is decided by the claim
+        (``claim_for_run``) that run creation makes at the end of its transaction."""
+        known = self._namespaces.get(experiment_id)
+        if known is not None:
+            return known
+        experiment = self.resolve_for_run(session, experiment_id, lock=False)
+        if len(self._namespaces) >= _NAMESPACE_CACHE_SIZE:
+            self._namespaces.clear()  # bounded; refilled on demand
+        self._namespaces[experiment.experiment_id] = experiment.namespace
+        return experiment.namespace
 
     def create(
         self, display_name: str | None, description: str | None, namespace: str | None

@@ -146,13 +146,23 @@ class RunService:
         if not data.experiment_id:
             self.experiments.ensure_default()
         with self.ctx.db.write() as session:
-            experiment, source, runtime_config = resolve_template(
-                self.ctx, self.experiments, self.pipelines, session, data, lock_experiment=False
-            )
+            if data.experiment_id:
+                # The namespace is all a run needs from its experiment before the claim.
+                experiment_id = data.experiment_id
+                namespace = self.experiments.namespace_for_new_run(session, experiment_id)
+                source = resolve_source(self.ctx, self.pipelines, session, data.source)
+                runtime_config = check_runtime_config(
+                    source.document["pipeline_spec"], data.runtime_config
+                )
+            else:
+                experiment, source, runtime_config = resolve_template(
+                    self.ctx, self.experiments, self.pipelines, session, data, lock_experiment=False
+                )
+                experiment_id, namespace = experiment.experiment_id, experiment.namespace
             run = Run(
                 run_id=run_id or self.ctx.new_id(),
-                experiment_id=experiment.experiment_id,
-                namespace=experiment.namespace,
+                experiment_id=experiment_id,
+                namespace=namespace,
                 display_name=display_name,
                 description=description,
                 pipeline_id=source.pipeline_id,
@@ -171,9 +181,11 @@ class RunService:
                 finished_at=None,
             )
             # Lock the experiment only now: creators queue for the last few statements.
-            if not experiment_store.claim_for_run(session, experiment.experiment_id, now):
+            if not experiment_store.claim_for_run(session, experiment_id, now):
+                # Gone or archived: say which (NotFound, or archived), as a read would have.
+                self.experiments.resolve_for_run(session, experiment_id, lock=False)
                 raise FailedPrecondition(
-                    f"experiment_id: experiment {experiment.experiment_id!r} was archived"
+                    f"experiment_id: experiment {experiment_id!r} was archived"
                     " or deleted while the run was being created"
                 )
             if run_id and store.existing_ids(session, [run_id]):

@@ -319,6 +319,27 @@ def test_a_run_in_an_archived_experiment_cannot_be_unarchived(
     assert services.runs.get(run.run_id).storage_state == "ARCHIVED"
 
 
+def test_creating_in_an_experiment_archived_or_deleted_after_use_says_which(
+    services: Services, compiled_spec: SpecLoader
+) -> None:
+    # The first run reads the experiment (and remembers its namespace); later ones rely on
+    # the claim at the end of the transaction, which must still refuse precisely.
+    experiment = services.experiments.create("used", "", "team-a")
+    first = inline_run(services, compiled_spec("minimal"), experiment_id=experiment.experiment_id)
+    assert first.namespace == "team-a"
+    again = inline_run(services, compiled_spec("minimal"), experiment_id=experiment.experiment_id)
+    assert again.namespace == "team-a"
+
+    services.experiments.archive(experiment.experiment_id)
+    with pytest.raises(FailedPrecondition, match=r"is archived; unarchive it first"):
+        inline_run(services, compiled_spec("minimal"), experiment_id=experiment.experiment_id)
+    services.experiments.delete(experiment.experiment_id)
+    with pytest.raises(NotFound, match=r"does not exist"):
+        inline_run(services, compiled_spec("minimal"), experiment_id=experiment.experiment_id)
+    with pytest.raises(NotFound, match=r"does not exist"):
+        inline_run(services, compiled_spec("minimal"), experiment_id="never-was")
+
+
 def test_delete_removes_the_run_with_its_tasks_and_histories(
     settings: Settings,
     db: Database,

@@ -76,7 +76,7 @@ def build_services(
     recurring_runs = RecurringRunService(ctx, experiments, pipelines)
     task_files = TaskFileService(
         ctx,
-        LocalArtifactReader(artifact_reader),
+        LocalArtifactReader(artifact_reader, roots=[settings.artifact_dir]),
         max_read_bytes=settings.max_artifact_read_bytes,
     )
     schedules = ScheduleStateService(ctx)

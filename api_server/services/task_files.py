@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +35,9 @@ class TaskLog:
 
 
 class TaskFileService:
-    def __init__(self, ctx: ServiceContext, reader: ArtifactReader, *, max_read_bytes: int) -> None:
+    def __init__(
+        self, ctx: ServiceContext, reader: LocalArtifactReader, *, max_read_bytes: int
+    ) -> None:
         self.ctx = ctx
         self.reader = reader
         self.max_read_bytes = max_read_bytes
@@ -72,21 +74,34 @@ class TaskFileService:
                 f"(its artifacts: {known})"
             )
         uri = found[0].get("uri", "")
-        return self.reader.read(uri, self.max_read_bytes)
+        with self.ctx.db.read() as session:
+            run = store.get_row(session, run_id)
+        config = (run.runtime_config if run is not None else None) or {}
+        root = str(config.get("pipeline_root") or "").removeprefix("file://")
+        extra = [Path(root)] if root.startswith("/") else []
+        return self.reader.read(uri, self.max_read_bytes, extra_roots=extra)
 
 
 class LocalArtifactReader:
-    """Reads artifacts stored as local paths; ``remote`` handles any other scheme."""
+    """Reads artifacts stored as local paths, inside the server's artifact folders only
+    (an importer may name any path; the API must not serve the machine's files);
+    ``remote`` handles any other scheme."""
 
-    def __init__(self, remote: ArtifactReader | None = None) -> None:
+    def __init__(self, remote: ArtifactReader | None = None, *, roots: Sequence[Path] = ()) -> None:
         self.remote = remote
+        self.roots = [root.resolve() for root in roots]
 
-    def read(self, uri: str, limit: int) -> bytes:
+    def read(self, uri: str, limit: int, *, extra_roots: Sequence[Path] = ()) -> bytes:
         if not uri.startswith("/"):
             if self.remote is None:
                 raise FailedPrecondition(f"artifact {uri!r} is not in a store this server reads")
             return self.remote.read(uri, limit)
-        path = Path(uri)
+        path = Path(uri).resolve()
+        roots = [*self.roots, *(root.resolve() for root in extra_roots)]
+        if not any(path == root or root in path.parents for root in roots):
+            raise FailedPrecondition(
+                f"artifact {uri!r} is outside this server's artifact folders; it is not served"
+            )
         if path.is_dir():
             return _tar_folder(path, limit)
         if not path.is_file():

@@ -23,6 +23,7 @@ from api_server.backends.embedded import EmbeddedEngine
 from api_server.rest.dependencies import Services
 from api_server.services import PipelineSource, RunInput
 from api_server.storage import Database
+from domain.errors import FailedPrecondition
 from domain.resources import Run, Task
 from domain.settings import Settings
 from headrace.wiring import build_embedded
@@ -491,3 +492,21 @@ def test_a_run_whose_transitions_cannot_be_written_resumes_from_the_database(
         assert lines(second) == ["ran"]
     finally:
         backend.stop()
+
+
+def test_the_api_serves_only_artifacts_inside_the_artifact_folders(
+    services: Services, tmp_path: Path
+) -> None:
+    outside = tmp_path / "not-an-artifact"
+    outside.write_text("a file of the machine")
+
+    @dsl.pipeline(name="importing-a-path")
+    def importing_a_path() -> None:
+        dsl.importer(artifact_uri=str(outside), artifact_class=Dataset, reimport=False)
+
+    run = finished(services, submit(services, compile_spec(importing_a_path, tmp_path)))
+    assert run.state == "SUCCEEDED", run.error
+    importer = task(run, "importer")
+    assert (importer.outputs or {})["artifacts"]["artifact"][0]["uri"] == str(outside)
+    with pytest.raises(FailedPrecondition, match="outside this server's artifact folders"):
+        services.task_files.artifact(run.run_id, importer.task_id, "artifact")

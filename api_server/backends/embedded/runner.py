@@ -63,7 +63,6 @@ class LineageSink(Protocol):
 class RunnerConfig:
     work_dir: Path
     task_timeout_seconds: float | None = None
-    kill_grace_seconds: float = 5.0
 
 
 class JobRunner:
@@ -394,9 +393,6 @@ class JobRunner:
             self._wakeups[node_id] = event
         event.wait(seconds)
         return self._is_cancelled(node_id)
-
-    def log_path(self, run_id: str, path: str) -> Path:
-        return self.config.work_dir / run_id / path.removeprefix("root/") / "task.log"
 
 
 def _staging(work: Path) -> Path:

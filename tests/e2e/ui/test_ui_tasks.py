@@ -64,8 +64,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
     else:
         raise RuntimeError("the in-process server did not start")
     try:
-        files = data_dir / "files"
-        files.mkdir()
+        files = settings.artifact_dir / "files"  # the read route serves only these
+        files.mkdir(parents=True)
         yield InProcessServer(f"http://127.0.0.1:{port}", services, files)
     finally:
         server.should_exit = True

@@ -10,13 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s__%(constraint_name)s",
-    "fk": "fk_%(table_name)s__%(column_0_name)s__%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from domain.schema import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

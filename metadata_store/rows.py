@@ -29,13 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s__%(constraint_name)s",
-    "fk": "fk_%(table_name)s__%(column_0_name)s__%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from domain.schema import NAMING_CONVENTION
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
 BIG_ID = BigInteger().with_variant(Integer, "sqlite")

@@ -23,15 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import EpochMicros, JSONText, LongBinary
+from domain.schema import NAMING_CONVENTION
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s__%(constraint_name)s",
-    "fk": "fk_%(table_name)s__%(column_0_name)s__%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from .types import EpochMicros, JSONText, LongBinary
 
 ID = String(36)  # uuid4 text, as KFP's ids
 NAME = String(255)  # MySQL unique keys on utf8mb4 need <= 768 bytes per column

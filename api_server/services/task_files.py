@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from api_server.storage import runs as store
 from domain.errors import FailedPrecondition, NotFound
 from domain.states import TERMINAL_STATES
@@ -30,7 +32,7 @@ class ArtifactReader(Protocol):
 
 @dataclass(frozen=True)
 class TaskLog:
-    path: Path | None
+    path: Path
     finished: bool
 
 
@@ -42,29 +44,33 @@ class TaskFileService:
         self.reader = reader
         self.max_read_bytes = max_read_bytes
 
-    def _task(self, run_id: str, node_id: str) -> Any:
-        with self.ctx.db.read() as session:
-            row = store.get_task_rows(session, {node_id}).get(node_id)
-            if row is None or row.run_id != run_id:
-                if store.get_row(session, run_id) is None:
-                    raise NotFound(f"run {run_id!r} does not exist")
-                raise NotFound(f"run {run_id!r} has no node {node_id!r}")
+    @staticmethod
+    def _task(session: Session, run_id: str, node_id: str) -> Any:
+        row = store.get_task_rows(session, {node_id}).get(node_id)
+        if row is None or row.run_id != run_id:
+            if store.get_row(session, run_id) is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            raise NotFound(f"run {run_id!r} has no node {node_id!r}")
         return row
 
     def log(self, run_id: str, node_id: str) -> TaskLog:
-        row = self._task(run_id, node_id)
-        detail = row.executor_detail or {}
-        path = detail.get("log")
-        return TaskLog(
-            path=Path(path) if isinstance(path, str) and path else None,
-            finished=row.state in TERMINAL_STATES,
-        )
+        """Where the task's log is, and whether it is complete; NotFound for a node that
+        ran no process (a DAG, a cache hit, a task not started yet)."""
+        with self.ctx.db.read() as session:
+            row = self._task(session, run_id, node_id)
+        path = (row.executor_detail or {}).get("log")
+        if not isinstance(path, str) or not path:
+            raise NotFound(f"node {node_id!r} of run {run_id!r} has no log: it ran no process")
+        return TaskLog(path=Path(path), finished=row.state in TERMINAL_STATES)
 
     def is_finished(self, run_id: str, node_id: str) -> bool:
-        return self.log(run_id, node_id).finished
+        with self.ctx.db.read() as session:
+            return bool(self._task(session, run_id, node_id).state in TERMINAL_STATES)
 
     def artifact(self, run_id: str, node_id: str, name: str) -> bytes:
-        row = self._task(run_id, node_id)
+        with self.ctx.db.read() as session:
+            row = self._task(session, run_id, node_id)
+            run = store.get_row(session, run_id)
         artifacts = (row.outputs or {}).get("artifacts") or {}
         found = artifacts.get(name)
         if not found:
@@ -74,8 +80,6 @@ class TaskFileService:
                 f"(its artifacts: {known})"
             )
         uri = found[0].get("uri", "")
-        with self.ctx.db.read() as session:
-            run = store.get_row(session, run_id)
         config = (run.runtime_config if run is not None else None) or {}
         root = str(config.get("pipeline_root") or "").removeprefix("file://")
         extra = [Path(root)] if root.startswith("/") else []

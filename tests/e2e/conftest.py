@@ -109,32 +109,33 @@ def engine_env(**extra: str) -> dict[str, str]:
     return {"HEADRACE_PYTHON_ENVS_DIR": str(TASK_ENVS), **extra}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One embedded server (SQLite) per test module, without a run engine: these modules
-    test the API and storage, so their runs stay PENDING (engine tests use ``engine_server``)."""
+def serving(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]
+) -> Iterator[RunningServer]:
+    """A server on a data dir of its own for the fixture using it, stopped after. Every
+    failure a module provokes must be a handled one: no stack trace in its log."""
     process, running = start_server(
-        tmp_path_factory.mktemp("headrace") / "data", extra_env={"HEADRACE_RUN_ENGINE": "none"}
+        tmp_path_factory.mktemp("headrace") / "data", extra_env=extra_env
     )
     try:
         yield running
     finally:
         stop_server(process)
-    # Every failure a module provokes must be a handled one: no stack trace, no 500.
     assert "Traceback" not in running.log(), running.log()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One embedded server (SQLite) per test module, without a run engine: these modules
+    test the API and storage, so their runs stay PENDING. Modules about execution make
+    ``server`` the ``engine_server`` instead."""
+    yield from serving(tmp_path_factory, {"HEADRACE_RUN_ENGINE": "none"})
 
 
 @pytest.fixture(scope="module")
 def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One embedded server with its engine running tasks, per test module."""
-    process, running = start_server(
-        tmp_path_factory.mktemp("headrace") / "data", extra_env=engine_env()
-    )
-    try:
-        yield running
-    finally:
-        stop_server(process)
-    assert "Traceback" not in running.log(), running.log()[-4000:]
+    """One embedded server whose engine runs tasks, per test module."""
+    yield from serving(tmp_path_factory, engine_env())
 
 
 @pytest.fixture(scope="module")

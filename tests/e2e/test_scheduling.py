@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningServer, engine_env, start_server, stop_server
+from tests.e2e.conftest import RunningServer, start_server, stop_server
 from tests.e2e.support import corpus, filter_json, poll, predicate, unique
 
 pytestmark = pytest.mark.e2e
@@ -30,16 +30,9 @@ NO_ENGINE = {"HEADRACE_RUN_ENGINE": "none"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server whose engine executes what the schedules create."""
-    process, running = start_server(
-        tmp_path_factory.mktemp("scheduling") / "data", extra_env=engine_env()
-    )
-    try:
-        yield running
-    finally:
-        stop_server(process)
-    assert "Traceback" not in running.log(), running.log()[-4000:]
+def server(engine_server: RunningServer) -> RunningServer:
+    """This module's runs execute: its server runs the engine."""
+    return engine_server
 
 
 def client_for(server: RunningServer, home: Path) -> Any:

@@ -323,10 +323,12 @@ class EmbeddedEngine:
         started = self.clock()
         key = (job.run_id, job.generation, job.node_id)
         try:
-            outcome = self.runner.cached(job, started=started)
+            cache_key = self.runner.cache_key(job)
+            outcome = self.runner.cached(job, cache_key, started=started)
             if outcome is None:
                 outcome = self.runner.run(
                     job,
+                    cache_key,
                     started=started,
                     on_start=lambda detail: self._commands.put(
                         ("started", (*key, started, detail))

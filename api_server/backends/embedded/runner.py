@@ -130,12 +130,16 @@ class JobRunner:
 
     # --- one job ------------------------------------------------------------------------
 
-    def cached(self, job: Job, *, started: datetime) -> JobOutcome | None:
+    def cache_key(self, job: Job) -> str:
+        """The job's cache key, or "" when caching is off for it (computed once per job:
+        ``cached`` and ``run`` take it)."""
+        return self.cache.key(job) if self.cache is not None and job.caching else ""
+
+    def cached(self, job: Job, key: str, *, started: datetime) -> JobOutcome | None:
         """The job's outcome from the cache, or None when it must run. A hit never starts
         a process, so the engine reports it without a RUNNING state."""
-        if self.cache is None or not job.caching:
+        if self.cache is None or not key:
             return None
-        key = self.cache.key(job)
         hit = self.cache.lookup(key)
         if hit is None:
             return None
@@ -152,15 +156,16 @@ class JobRunner:
     def run(
         self,
         job: Job,
+        key: str,
         *,
         started: datetime,
         on_start: Callable[[dict[str, Any]], None] = lambda detail: None,
     ) -> JobOutcome:
-        """Execute the job's process (after a cache miss), with its retries."""
+        """Execute the job's process (after a cache miss), with its retries; ``key`` is its
+        cache key ("" when not cached), under which a success is stored."""
         root = job.context.pipeline_root or self.default_pipeline_root
         task_dir = self._task_dir(job)
         detail: dict[str, Any] = {"attempts": []}
-        key = self.cache.key(job) if self.cache is not None and job.caching else ""
         if key:
             detail["cache_key"] = key
         outcome = self._with_lineage(

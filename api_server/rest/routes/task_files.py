@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api_server.rest.dependencies import services
 from api_server.services.task_files import TaskFileService, follow
-from domain.errors import NotFound
 
 router = APIRouter(tags=["RunService"])
 log_router = APIRouter(tags=["RunService"])
@@ -45,12 +44,9 @@ async def read_log(
     """The task's stdout and stderr as plain text; ``?follow=true`` streams it until the
     task ends."""
     log = await run_in_threadpool(files.log, run_id, node_id)
-    if log.path is None:
-        raise NotFound(f"node {node_id!r} of run {run_id!r} has no log: it ran no process")
     if follow_log and not log.finished:
-        path = log.path
         return StreamingResponse(
-            follow(path, lambda: files.is_finished(run_id, node_id)),
+            follow(log.path, lambda: files.is_finished(run_id, node_id)),
             media_type="text/plain; charset=utf-8",
         )
     if not log.path.exists():

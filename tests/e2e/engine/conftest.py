@@ -3,24 +3,17 @@ tasks (the ``api`` and ``kfp_client`` fixtures of ``tests/e2e/conftest.py`` use 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningServer, engine_env, start_server, stop_server
+from tests.e2e.conftest import RunningServer
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    process, running = start_server(
-        tmp_path_factory.mktemp("engine") / "data", extra_env=engine_env()
-    )
-    try:
-        yield running
-    finally:
-        stop_server(process)
-    assert "Traceback" not in running.log(), running.log()[-4000:]
+def server(engine_server: RunningServer) -> RunningServer:
+    """This module's runs execute: its server runs the engine."""
+    return engine_server
 
 
 @pytest.fixture

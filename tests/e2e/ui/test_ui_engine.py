@@ -5,7 +5,6 @@ task's log and its Markdown artifact are read through the engine's routes."""
 # No "from __future__ import annotations": kfp reads the component annotations at runtime.
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,16 @@ from kfp import dsl
 from kfp.dsl import Markdown, Output
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import RunningServer, engine_env, start_server, stop_server
+from tests.e2e.conftest import RunningServer
 from tests.e2e.support import unique
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    process, running = start_server(
-        tmp_path_factory.mktemp("ui-engine") / "data", extra_env=engine_env()
-    )
-    try:
-        yield running
-    finally:
-        stop_server(process)
+def server(engine_server: RunningServer) -> RunningServer:
+    """This module's runs execute: its server runs the engine."""
+    return engine_server
 
 
 @dsl.component

@@ -92,8 +92,9 @@ class StatusSink(Protocol):
         """Apply a status event; True if it changed anything."""
         ...
 
-    def unfinished_runs(self) -> list[SubmittedRun]:
-        """Runs in a non-terminal state, to resume after a restart."""
+    def unfinished_runs(self, run_id: str | None = None) -> list[SubmittedRun]:
+        """Runs in a non-terminal state, to resume after a restart; with ``run_id``, that
+        run alone if it is unfinished."""
         ...
 
     def reported_tasks(self, run_id: str) -> dict[str, RestoredTask]:

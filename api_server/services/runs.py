@@ -324,12 +324,12 @@ class RunService:
             )
         return Page(items, total, token)
 
-    def list_unfinished(self) -> builtins.list[SubmittedRun]:
-        """Runs a backend must resume after a restart."""
+    def list_unfinished(self, run_id: str | None = None) -> builtins.list[SubmittedRun]:
+        """Runs a backend must resume after a restart (or only ``run_id``, if unfinished)."""
         with self.ctx.db.read() as session:
             return [
                 self._submitted(run, self.ctx.specs.load(session, run.spec_digest))
-                for run in store.list_unfinished(session)
+                for run in store.list_unfinished(session, run_id)
             ]
 
     # --- lifecycle -------------------------------------------------------------------
@@ -434,8 +434,8 @@ class RunService:
     # The service is the StatusSink backends receive at start-up.
     report = report_status
 
-    def unfinished_runs(self) -> builtins.list[SubmittedRun]:
-        return self.list_unfinished()
+    def unfinished_runs(self, run_id: str | None = None) -> builtins.list[SubmittedRun]:
+        return self.list_unfinished(run_id)
 
     def reported_tasks(self, run_id: str) -> dict[str, RestoredTask]:
         """What a backend reported for a run's tasks, to resume it."""

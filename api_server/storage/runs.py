@@ -296,11 +296,13 @@ def list_runs(
     return [to_domain(r) for r in rows], total, token
 
 
-def list_unfinished(session: Session) -> list[Run]:
-    """Runs a backend must pick up again after a restart, in one query."""
-    rows = session.connection().execute(
-        select(RUNS).where(RUNS.c.state.in_(_ACTIVE_STATES)).order_by(RUNS.c.created_at)
-    )
+def list_unfinished(session: Session, run_id: str | None = None) -> list[Run]:
+    """Runs a backend must pick up again after a restart (or just ``run_id``, if it is
+    still unfinished), in one query."""
+    query = select(RUNS).where(RUNS.c.state.in_(_ACTIVE_STATES))
+    if run_id is not None:
+        query = query.where(RUNS.c.run_id == run_id)
+    rows = session.connection().execute(query.order_by(RUNS.c.created_at))
     return [to_domain(row) for row in rows]
 
 

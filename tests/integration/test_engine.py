@@ -453,8 +453,8 @@ class FlakySink:
             raise ConnectionError("the database is away")
         return bool(self.runs.report(event))
 
-    def unfinished_runs(self) -> Any:
-        return self.runs.unfinished_runs()
+    def unfinished_runs(self, run_id: str | None = None) -> Any:
+        return self.runs.unfinished_runs(run_id)
 
     def reported_tasks(self, run_id: str) -> Any:
         return self.runs.reported_tasks(run_id)

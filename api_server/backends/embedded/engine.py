@@ -223,9 +223,7 @@ class EmbeddedEngine:
         interpreter = self._runs.get(run_id)
         if interpreter is None:
             # Not executing here (finished meanwhile, or never loaded): end it directly.
-            generation = next(
-                (r.generation for r in self.sink.unfinished_runs() if r.run_id == run_id), 0
-            )
+            generation = next((r.generation for r in self.sink.unfinished_runs(run_id)), 0)
             self.sink.report(RunStatusEvent(run_id, generation, self.clock(), "CANCELED"))
             return
         batch.add(interpreter, interpreter.cancel())
@@ -303,7 +301,7 @@ class EmbeddedEngine:
         if run_id in self._runs:
             return
         try:
-            runs = [r for r in self.sink.unfinished_runs() if r.run_id == run_id]
+            runs = self.sink.unfinished_runs(run_id)
         except Exception:
             logger.warning("database still away; retrying later", extra={"run_id": run_id})
             timer = threading.Timer(

@@ -150,6 +150,7 @@ class Node:
     exit_task: bool = False
     upstream_failed: bool = False  # SKIPPED because an upstream task failed
     done_children: int = 0  # kept by _end, so loops of many items count in O(1)
+    inputs_sent: bool = False  # inputs go out with the node's first event only
 
     @property
     def done(self) -> bool:
@@ -801,12 +802,19 @@ class RunInterpreter:
                 error=error,
                 execution_id=_text(node.detail.get("execution_id")),
                 executor_detail=dict(node.detail),
-                inputs=_sections(parameters=node.parameters, artifacts=node.artifacts)
-                if node.kind != "loop"
-                else None,
+                inputs=self._inputs_once(node),
                 outputs=_sections(**node.outputs) if show_outputs else None,
             )
         )
+
+    @staticmethod
+    def _inputs_once(node: Node) -> dict[str, Any] | None:
+        """A node's inputs, in its first event only: they never change afterwards, so
+        later transitions need not carry (and re-encode, and re-write) them."""
+        if node.inputs_sent or node.kind == "loop":
+            return None
+        node.inputs_sent = True
+        return _sections(parameters=node.parameters, artifacts=node.artifacts)
 
     def _flush(self) -> Step:
         self._settle()

@@ -252,13 +252,16 @@ def run_metadata_store(settings: Settings) -> int:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = build_database(settings)
-    server = start_metadata_store(settings, db, migrate=False)
-    if server is None:
-        return 3
+    # Handlers first: a SIGTERM arriving just after "listening" is logged must stop the
+    # store cleanly, not kill it with the default action.
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    stopping.wait()
+    server = start_metadata_store(settings, db, migrate=False)
+    if server is None:
+        return 3
+    while not stopping.wait(timeout=1.0):  # a timed wait: signals are always seen promptly
+        pass
     logger.info("metadata store stopping")
     server.stop()
     db.dispose()

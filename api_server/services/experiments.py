@@ -33,14 +33,15 @@ class ExperimentService:
         # reading the experiment; its availability is still checked (claim_for_run).
         self._namespaces: dict[str, str] = {}
 
-    def namespace_for_new_run(self, session: Session, experiment_id: str) -> str:
+    def namespace_for_new_run(self, experiment_id: str) -> str:
         """The namespace of the experiment a run is being created in. Read once per
         experiment; whether it still exists and is available is decided by the claim
         (``claim_for_run``) that run creation makes at the end of its transaction."""
         known = self._namespaces.get(experiment_id)
         if known is not None:
             return known
-        experiment = self.resolve_for_run(session, experiment_id, lock=False)
+        with self.ctx.db.read() as session:
+            experiment = self.resolve_for_run(session, experiment_id, lock=False)
         if len(self._namespaces) >= _NAMESPACE_CACHE_SIZE:
             self._namespaces.clear()  # bounded; refilled on demand
         self._namespaces[experiment.experiment_id] = experiment.namespace
@@ -151,18 +152,19 @@ class ExperimentService:
             )
         return experiment
 
-    def ensure_default(self) -> None:
-        """Create the "Default" experiment unless it exists, in a transaction of its own.
+    def ensure_default(self) -> Experiment:
+        """The "Default" experiment, created unless it exists in a transaction of its own.
 
         Called before the transaction of a run created without an experiment: creators
         racing to be first then all find one committed row, and none of them holds a lock
         from a failed insert while it creates its run.
         """
         with self.ctx.db.read() as session:
-            if store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME) is not None:
-                return
+            found = store.find_by_name(session, "", DEFAULT_EXPERIMENT_NAME)
+            if found is not None:
+                return found
         with self.ctx.db.write() as session:
-            store.insert_if_absent(session, self._new_default())
+            return self.default_experiment(session, lock=False)
 
     def default_experiment(self, session: Session, *, lock: bool = True) -> Experiment:
         """The "Default" experiment, locked; created here if it vanished since

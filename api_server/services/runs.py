@@ -31,8 +31,16 @@ from scheduled_controller import ScheduledRun
 from . import run_states, validation
 from .context import ListQuery, ServiceContext
 from .experiments import ExperimentService
+from .group_commit import GroupCommit
 from .pipelines import PipelineService
-from .specs import check_runtime_config, package_from_body, store_package, wire_spec
+from .specs import (
+    check_runtime_config,
+    digest_package,
+    document_of,
+    package_from_body,
+    store_package,
+    wire_spec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +102,23 @@ def resolve_source(
     )
 
 
+@dataclass(frozen=True, order=True)
+class _SpecBytes:
+    """An inline spec to store with a new run: its digest and canonical JSON."""
+
+    digest: str
+    canonical: bytes
+
+
+@dataclass(frozen=True)
+class _NewRun:
+    """A validated run waiting for the group commit."""
+
+    run: Run
+    spec: _SpecBytes | None
+    is_id_chosen: bool  # the caller chose the id, so it may exist already
+
+
 class _TemplateInput(Protocol):
     @property
     def experiment_id(self) -> str | None: ...
@@ -132,65 +157,54 @@ class RunService:
         self.backend = backend
         self.experiments = experiments
         self.pipelines = pipelines
+        # Concurrent creations share one transaction and one commit (see group_commit).
+        self._new_runs: GroupCommit[_NewRun, None] = GroupCommit(self._insert_new_runs)
 
     # --- create and read -------------------------------------------------------------
 
     def create(self, data: RunInput) -> Run:
-        """Validate, store (state PENDING, one history row) and hand the run to the backend."""
+        """Validate, store (state PENDING, one history row) and hand the run to the backend.
+
+        Everything a run is made from is read and checked first, outside any transaction;
+        the run is then written by the group commit (``_insert_new_runs``), in one
+        transaction with the runs other callers are creating at the same moment.
+        """
         display_name = validation.required_name("display_name", data.display_name)
         description = validation.description("description", data.description)
         service_account = validation.bounded("service_account", data.service_account, 255)
         plugins_input = validation.plugins_input(data.plugins_input)
         run_id = validation.bounded("run_id", data.run_id, 36) if data.run_id else None
         now = self.ctx.clock()
-        if not data.experiment_id:
-            self.experiments.ensure_default()
-        with self.ctx.db.write() as session:
-            if data.experiment_id:
-                # The namespace is all a run needs from its experiment before the claim.
-                experiment_id = data.experiment_id
-                namespace = self.experiments.namespace_for_new_run(session, experiment_id)
-                source = resolve_source(self.ctx, self.pipelines, session, data.source)
-                runtime_config = check_runtime_config(
-                    source.document["pipeline_spec"], data.runtime_config
-                )
-            else:
-                experiment, source, runtime_config = resolve_template(
-                    self.ctx, self.experiments, self.pipelines, session, data, lock_experiment=False
-                )
-                experiment_id, namespace = experiment.experiment_id, experiment.namespace
-            run = Run(
-                run_id=run_id or self.ctx.new_id(),
-                experiment_id=experiment_id,
-                namespace=namespace,
-                display_name=display_name,
-                description=description,
-                pipeline_id=source.pipeline_id,
-                pipeline_version_id=source.pipeline_version_id,
-                spec_digest=source.spec_digest,
-                runtime_config=runtime_config,
-                service_account=service_account,
-                storage_state=StorageState.AVAILABLE.value,
-                state=RuntimeState.PENDING.value,
-                generation=0,
-                error=None,
-                recurring_run_id=data.recurring_run_id,
-                plugins_input=plugins_input,
-                created_at=now,
-                scheduled_at=data.scheduled_at or now,
-                finished_at=None,
-            )
-            # Lock the experiment only now: creators queue for the last few statements.
-            if not experiment_store.claim_for_run(session, experiment_id, now):
-                # Gone or archived: say which (NotFound, or archived), as a read would have.
-                self.experiments.resolve_for_run(session, experiment_id, lock=False)
-                raise FailedPrecondition(
-                    f"experiment_id: experiment {experiment_id!r} was archived"
-                    " or deleted while the run was being created"
-                )
-            if run_id and store.existing_ids(session, [run_id]):
-                raise AlreadyExists(f"run_id: run {run_id!r} already exists")
-            store.insert_run(session, run)
+        if data.experiment_id:
+            experiment_id = data.experiment_id
+            namespace = self.experiments.namespace_for_new_run(experiment_id)
+        else:
+            default = self.experiments.ensure_default()
+            experiment_id, namespace = default.experiment_id, default.namespace
+        source, spec_to_store = self._new_run_source(data.source)
+        runtime_config = check_runtime_config(source.document["pipeline_spec"], data.runtime_config)
+        run = Run(
+            run_id=run_id or self.ctx.new_id(),
+            experiment_id=experiment_id,
+            namespace=namespace,
+            display_name=display_name,
+            description=description,
+            pipeline_id=source.pipeline_id,
+            pipeline_version_id=source.pipeline_version_id,
+            spec_digest=source.spec_digest,
+            runtime_config=runtime_config,
+            service_account=service_account,
+            storage_state=StorageState.AVAILABLE.value,
+            state=RuntimeState.PENDING.value,
+            generation=0,
+            error=None,
+            recurring_run_id=data.recurring_run_id,
+            plugins_input=plugins_input,
+            created_at=now,
+            scheduled_at=data.scheduled_at or now,
+            finished_at=None,
+        )
+        self._new_runs.submit(_NewRun(run, spec_to_store, is_id_chosen=run_id is not None))
         self.ctx.specs.remember(source.spec_digest, source.document)
         # DEBUG: at hundreds of runs a second one line each would cost more than the insert;
         # the access log already records every request.
@@ -202,6 +216,72 @@ class RunService:
             run,
             pipeline_spec=None if source.pipeline_version_id else wire_spec(source.document),
             state_history=[],
+        )
+
+    def _new_run_source(self, source: PipelineSource) -> tuple[ResolvedSource, _SpecBytes | None]:
+        """A new run's spec: a version's (read now), or an inline spec with the digest and
+        bytes to store it under (stored in the run's transaction)."""
+        has_reference = bool(source.pipeline_id or source.pipeline_version_id)
+        if has_reference and source.pipeline_spec:
+            raise InvalidArgument(
+                "pipeline_spec: give either pipeline_spec or pipeline_version_reference, not both"
+            )
+        if source.pipeline_spec:
+            package = package_from_body("pipeline_spec", source.pipeline_spec)
+            digest, canonical = digest_package(package)
+            resolved = ResolvedSource(None, None, digest, document_of(package))
+            return resolved, _SpecBytes(digest, canonical)
+        with self.ctx.db.read() as session:
+            return resolve_source(self.ctx, self.pipelines, session, source), None
+
+    def _insert_new_runs(self, batch: Sequence[_NewRun]) -> builtins.list[Exception | None]:
+        """The group commit's writer: insert a batch of new runs in one transaction.
+
+        Runs whose chosen id exists get AlreadyExists; the experiments of the others are
+        claimed (in id order, as ``create_scheduled_runs`` does), and runs whose experiment
+        is archived or gone get that error. The rest are written.
+        """
+        outcomes: builtins.list[Exception | None] = [None] * len(batch)
+        with self.ctx.db.write() as session:
+            chosen = [item.run.run_id for item in batch if item.is_id_chosen]
+            taken = store.existing_ids(session, chosen) if chosen else set()
+            newest: dict[str, datetime] = {}
+            for i, item in enumerate(batch):
+                run = item.run
+                if run.run_id in taken:
+                    outcomes[i] = AlreadyExists(f"run_id: run {run.run_id!r} already exists")
+                    continue
+                taken.add(run.run_id)  # a second run with this id in the batch is refused
+                newest[run.experiment_id] = max(
+                    run.created_at, newest.get(run.experiment_id, run.created_at)
+                )
+            for experiment_id in sorted(newest):
+                # The lock on the experiment is taken here, late, and held to the commit.
+                created_at = newest[experiment_id]
+                if not experiment_store.claim_for_run(session, experiment_id, created_at):
+                    refusal = self._claim_refusal(session, experiment_id)
+                    for i, item in enumerate(batch):
+                        if item.run.experiment_id == experiment_id and outcomes[i] is None:
+                            outcomes[i] = refusal
+            # Inline specs, of the runs being written only (after the claims, in the lock
+            # order recurring-run creation uses too: experiment, then spec).
+            specs = {item.spec for i, item in enumerate(batch) if outcomes[i] is None}
+            for spec in sorted(spec for spec in specs if spec is not None):
+                self.ctx.specs.save(session, digest=spec.digest, canonical=spec.canonical)
+            store.insert_runs(
+                session, [item.run for i, item in enumerate(batch) if outcomes[i] is None]
+            )
+        return outcomes
+
+    def _claim_refusal(self, session: Session, experiment_id: str) -> Exception:
+        """Why an experiment cannot take new runs: NotFound, or archived, as a read says."""
+        try:
+            self.experiments.resolve_for_run(session, experiment_id, lock=False)
+        except (NotFound, FailedPrecondition) as exc:
+            return exc
+        return FailedPrecondition(
+            f"experiment_id: experiment {experiment_id!r} was archived"
+            " or deleted while the run was being created"
         )
 
     def create_scheduled_runs(self, runs: Sequence[ScheduledRun]) -> set[str]:

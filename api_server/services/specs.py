@@ -16,10 +16,15 @@ from .context import ServiceContext
 
 def store_package(ctx: ServiceContext, session: Session, package: PipelinePackage) -> str:
     """Save a validated package content-addressed; returns its digest."""
-    canonical = canonical_json(package)
-    digest = hashlib.sha256(canonical).hexdigest()
+    digest, canonical = digest_package(package)
     ctx.specs.save(session, digest=digest, canonical=canonical)
     return digest
+
+
+def digest_package(package: PipelinePackage) -> tuple[str, bytes]:
+    """A package's content address and the canonical JSON it is stored as."""
+    canonical = canonical_json(package)
+    return hashlib.sha256(canonical).hexdigest(), canonical
 
 
 def package_from_body(field: str, value: Any) -> PipelinePackage:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from api_server.rest.dependencies import Services
 from api_server.services import ListQuery, PipelineInput, PipelineSource, RunInput
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, FailedPrecondition
 
 SpecLoader = Callable[[str], dict[str, Any]]
 CountRows = Callable[[str], int]
@@ -90,6 +90,59 @@ def test_simultaneous_runs_in_one_experiment_all_succeed(
     assert page.total_size == THREADS
     latest = max(services.runs.get(str(r)).created_at for r in results)
     assert services.experiments.get(experiment.experiment_id).last_run_created_at == latest
+
+
+def test_simultaneous_creations_that_must_fail_fail_alone(
+    services: Services, compiled_spec: SpecLoader
+) -> None:
+    # Creations running together may share a transaction: a taken run id or an archived
+    # experiment fails that creation only, and the counters count exactly the others.
+    open_experiment = services.experiments.create("open", "", "")
+    closed = services.experiments.create("closed", "", "")
+    spec = compiled_spec("minimal")
+
+    def create_run(i: int, experiment_id: str, run_id: str | None = None) -> str:
+        return services.runs.create(
+            RunInput(
+                display_name=f"run-{i}",
+                experiment_id=experiment_id,
+                source=PipelineSource(pipeline_spec=spec),
+                run_id=run_id,
+            )
+        ).run_id
+
+    create_run(-1, closed.experiment_id)  # its namespace is now known to the service
+    create_run(-2, open_experiment.experiment_id, "taken-id")
+    services.experiments.archive(closed.experiment_id)
+
+    def create(i: int) -> str:
+        if i in (0, 1):
+            return create_run(i, closed.experiment_id)
+        if i == 2:
+            return create_run(i, open_experiment.experiment_id, "taken-id")
+        if i in (3, 4):
+            return create_run(i, open_experiment.experiment_id, "wanted-id")
+        return create_run(i, open_experiment.experiment_id)
+
+    results = all_at_once(create)
+    assert all(isinstance(r, FailedPrecondition) for r in results[:2])
+    assert "is archived" in str(results[0])
+    assert isinstance(results[2], AlreadyExists)
+    assert sorted(map(str, results[3:5])) == [
+        "run_id: run 'wanted-id' already exists",
+        "wanted-id",
+    ]
+    created = [r for r in results[3:] if isinstance(r, str)]
+    assert len(created) == THREADS - 4
+    page = services.runs.list(
+        ListQuery(page_size=50), experiment_id=open_experiment.experiment_id, namespace=None
+    )
+    assert sorted(r.run_id for r in page.items) == sorted([*created, "taken-id"])
+    assert page.total_size == len(created) + 1
+    archived = services.runs.list(
+        ListQuery(page_size=50), experiment_id=closed.experiment_id, namespace=None
+    )
+    assert archived.total_size == len(archived.items) == 1
 
 
 def test_racing_for_one_experiment_name_has_one_winner(

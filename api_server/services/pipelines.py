@@ -54,9 +54,15 @@ def parse_tags_param(raw: str | None) -> dict[str, str] | None:
     return validation.tags("tags", value)
 
 
+_RUN_VERSIONS_CACHE_SIZE = 10_000
+
+
 class PipelineService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        # Version id -> (pipeline id, spec digest): neither ever changes for a version, so
+        # run creation reads them once; existence is checked where the run is written.
+        self._run_versions: dict[str, tuple[str, str]] = {}
 
     # --- pipelines -------------------------------------------------------------------
 
@@ -233,6 +239,34 @@ class PipelineService:
         if latest is None:
             raise FailedPrecondition(f"pipeline {pipeline_id!r} has no versions")
         return latest
+
+    def version_for_new_run(self, pipeline_id: str | None, version_id: str) -> tuple[str, str]:
+        """The pipeline id and spec digest of the version a run is being created from.
+
+        Read once per version: a version's pipeline and spec never change. Whether it
+        still exists is decided where the run is written (``missing_versions``), in the
+        run's transaction."""
+        known = self._run_versions.get(version_id)
+        if known is None:
+            with self.ctx.db.read() as session:
+                version = self.resolve_version(session, None, version_id)
+            known = (version.pipeline_id, version.spec_digest)
+            if len(self._run_versions) >= _RUN_VERSIONS_CACHE_SIZE:
+                self._run_versions.clear()  # bounded; refilled on demand
+            self._run_versions[version_id] = known
+        if pipeline_id and known[0] != pipeline_id:
+            raise InvalidArgument(
+                f"pipeline_version_reference: version {version_id!r} does not belong"
+                f" to pipeline {pipeline_id!r}"
+            )
+        return known
+
+    def missing_versions(self, session: Session, version_ids: set[str]) -> set[str]:
+        """Which of these versions no longer exist (deleted since a run referred to them)."""
+        missing = version_ids - store.existing_version_ids(session, sorted(version_ids))
+        for version_id in missing:
+            self._run_versions.pop(version_id, None)
+        return missing
 
     # --- internals -------------------------------------------------------------------
 

@@ -231,23 +231,43 @@ class RunService:
             digest, canonical = digest_package(package)
             resolved = ResolvedSource(None, None, digest, document_of(package))
             return resolved, _SpecBytes(digest, canonical)
+        if source.pipeline_version_id:
+            pipeline_id, digest = self.pipelines.version_for_new_run(
+                source.pipeline_id, source.pipeline_version_id
+            )
+            document = self.ctx.specs.cached(digest)
+            if document is None:
+                with self.ctx.db.read() as session:
+                    document = self.ctx.specs.load(session, digest)
+            resolved = ResolvedSource(pipeline_id, source.pipeline_version_id, digest, document)
+            return resolved, None
         with self.ctx.db.read() as session:
             return resolve_source(self.ctx, self.pipelines, session, source), None
 
     def _insert_new_runs(self, batch: Sequence[_NewRun]) -> builtins.list[Exception | None]:
         """The group commit's writer: insert a batch of new runs in one transaction.
 
-        Runs whose chosen id exists get AlreadyExists; the experiments of the others are
-        claimed (in id order, as ``create_scheduled_runs`` does), and runs whose experiment
-        is archived or gone get that error. The rest are written.
+        Runs whose version was deleted meanwhile get NotFound, runs whose chosen id exists
+        get AlreadyExists; the experiments of the others are claimed (in id order, as
+        ``create_scheduled_runs`` does), and runs whose experiment is archived or gone get
+        that error. The rest are written.
         """
         outcomes: builtins.list[Exception | None] = [None] * len(batch)
         with self.ctx.db.write() as session:
+            versions = {
+                item.run.pipeline_version_id for item in batch if item.run.pipeline_version_id
+            }
+            gone = self.pipelines.missing_versions(session, versions) if versions else set()
             chosen = [item.run.run_id for item in batch if item.is_id_chosen]
             taken = store.existing_ids(session, chosen) if chosen else set()
             newest: dict[str, datetime] = {}
             for i, item in enumerate(batch):
                 run = item.run
+                if run.pipeline_version_id in gone:
+                    outcomes[i] = NotFound(
+                        f"pipeline version {run.pipeline_version_id!r} does not exist"
+                    )
+                    continue
                 if run.run_id in taken:
                     outcomes[i] = AlreadyExists(f"run_id: run {run.run_id!r} already exists")
                     continue

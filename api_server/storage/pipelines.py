@@ -162,6 +162,20 @@ def get_version(session: Session, version_id: str) -> PipelineVersion | None:
     return None if row is None else version_to_domain(row)
 
 
+_EXISTING_VERSIONS = select(VERSIONS.c.pipeline_version_id).where(
+    VERSIONS.c.pipeline_version_id.in_(bindparam("b_ids", expanding=True))
+)
+
+
+def existing_version_ids(session: Session, version_ids: list[str]) -> set[str]:
+    """Which of ``version_ids`` exist (one primary-key lookup per 500 ids)."""
+    found: set[str] = set()
+    for i in range(0, len(version_ids), 500):
+        chunk = version_ids[i : i + 500]
+        found.update(session.connection().execute(_EXISTING_VERSIONS, {"b_ids": chunk}).scalars())
+    return found
+
+
 def find_version_by_name(session: Session, pipeline_id: str, name: str) -> PipelineVersion | None:
     row = session.execute(
         select(PipelineVersionRow).where(

@@ -65,6 +65,10 @@ class SpecStore:
         """Cache a document once the transaction that saved it has committed."""
         self._cache.put(digest, document)
 
+    def cached(self, digest: str) -> dict[str, Any] | None:
+        """The document if this process has it decoded already (no database access)."""
+        return self._cache.get(digest)
+
     def load(self, session: Session, digest: str) -> dict[str, Any]:
         """The stored document ``{"pipeline_spec": ..., "platform_spec": ...}``."""
         cached = self._cache.get(digest)

@@ -238,6 +238,38 @@ def test_parameters_of_a_version_run_are_checked_too(
         )
 
 
+def test_a_run_from_a_version_deleted_after_use_is_not_found(
+    services: Services, compiled_spec: SpecLoader
+) -> None:
+    # The first run reads the version (and remembers its pipeline and spec); a later one
+    # relies on the check made where the run is written.
+    pipeline = services.pipelines.create_with_version(
+        PipelineInput(name="p"), VersionInput(name="v", pipeline_spec=compiled_spec("minimal"))
+    )
+    version = services.pipelines.list_versions(pipeline.pipeline_id, ListQuery()).items[0]
+    source = PipelineSource(pipeline_version_id=version.pipeline_version_id)
+    first = services.runs.create(RunInput(display_name="first", source=source))
+    assert first.pipeline_id == pipeline.pipeline_id
+    with pytest.raises(InvalidArgument, match=r"does not belong to pipeline 'other'"):
+        services.runs.create(
+            RunInput(
+                display_name="elsewhere",
+                source=PipelineSource(
+                    pipeline_id="other", pipeline_version_id=version.pipeline_version_id
+                ),
+            )
+        )
+
+    services.pipelines.delete_version(pipeline.pipeline_id, version.pipeline_version_id)
+    with pytest.raises(NotFound, match=r"pipeline version .* does not exist"):
+        services.runs.create(RunInput(display_name="late", source=source))
+    with pytest.raises(NotFound, match=r"pipeline version .* does not exist"):
+        services.runs.create(RunInput(display_name="later", source=source))
+    runs = services.runs.list(ListQuery(), experiment_id=None, namespace=None)
+    assert [r.display_name for r in runs.items] == ["first"]
+    assert runs.total_size == 1
+
+
 def test_well_typed_parameters_are_accepted(services: Services, compiled_spec: SpecLoader) -> None:
     parameters = {
         "count": 4.0,  # an integral float is an integer (JSON clients send 4.0)

@@ -9,7 +9,7 @@ grow with the load and a lone caller is written at once, with no waiting for com
 ``write_batch`` returns one outcome per item: a result, or the exception that item's caller
 gets (a refused item does not fail the others). If ``write_batch`` raises, nothing of the
 batch was written: each item is then written in a batch of its own, so only the item that
-causes the failure fails.
+causes the failure fails (unless the error is one every item would meet).
 """
 
 from __future__ import annotations
@@ -44,8 +44,13 @@ class GroupCommit(Generic[T, R]):
         write_batch: Callable[[Sequence[T]], Sequence[R | BaseException]],
         *,
         max_batch: int = 128,
+        is_item_error: Callable[[Exception], bool] = lambda exc: True,
     ) -> None:
+        """``is_item_error(exc)``: whether a batch that raised ``exc`` is worth writing again
+        item by item; False for errors every item would meet (the database is down), which
+        then go to every caller of the batch at once."""
         self._write_batch = write_batch
+        self._is_item_error = is_item_error
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: deque[_Ticket[T, R]] = deque()
@@ -92,8 +97,8 @@ class GroupCommit(Generic[T, R]):
         try:
             outcomes = list(self._write_batch([ticket.item for ticket in batch]))
         except Exception as exc:
-            if len(batch) == 1:
-                outcomes = [exc]
+            if len(batch) == 1 or not self._is_item_error(exc):
+                outcomes = [exc] * len(batch)
             else:
                 # Nothing was written: write each alone, so only the culprit fails.
                 for ticket in batch:

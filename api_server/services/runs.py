@@ -4,6 +4,7 @@ path every backend reports through."""
 from __future__ import annotations
 
 import builtins
+import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +24,13 @@ from api_server.storage import experiments as experiment_store
 from api_server.storage import recurring_runs as recurring_store
 from api_server.storage import runs as store
 from api_server.storage.runs import RunRecord
-from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from domain.resources import Experiment, Page, Run
 from domain.states import RuntimeState, StorageState
 from scheduled_controller import ScheduledRun
@@ -158,7 +165,9 @@ class RunService:
         self.experiments = experiments
         self.pipelines = pipelines
         # Concurrent creations share one transaction and one commit (see group_commit).
-        self._new_runs: GroupCommit[_NewRun, None] = GroupCommit(self._insert_new_runs)
+        self._new_runs: GroupCommit[_NewRun, None] = GroupCommit(
+            self._insert_new_runs, is_item_error=lambda exc: not isinstance(exc, Unavailable)
+        )
 
     # --- create and read -------------------------------------------------------------
 
@@ -282,7 +291,7 @@ class RunService:
                     refusal = self._claim_refusal(session, experiment_id)
                     for i, item in enumerate(batch):
                         if item.run.experiment_id == experiment_id and outcomes[i] is None:
-                            outcomes[i] = refusal
+                            outcomes[i] = copy.copy(refusal)  # raised in each caller's thread
             # Inline specs, of the runs being written only (after the claims, in the lock
             # order recurring-run creation uses too: experiment, then spec).
             specs = {item.spec for i, item in enumerate(batch) if outcomes[i] is None}

@@ -141,3 +141,18 @@ def test_many_callers_all_get_their_own_result(threads: int) -> None:
         results = list(pool.map(commit.submit, items))
     assert results == [i * 10 for i in items]
     assert sorted(i for batch in writer.batches for i in batch) == items
+
+
+def test_an_error_every_item_would_meet_goes_to_the_whole_batch_at_once() -> None:
+    writer = Writer(hold_first_until_queued=3)
+    commit: GroupCommit[int, int] = GroupCommit(
+        writer, is_item_error=lambda exc: "as a whole" not in str(exc)
+    )
+    writer.commit = commit
+    first = threading.Thread(target=commit.submit, args=(0,))
+    first.start()
+    wait_until(lambda: len(writer.batches) == 1)
+    results = submit_all(commit, [1, -1, 2])
+    first.join(WAIT)
+    assert all(isinstance(r, RuntimeError) and "as a whole" in str(r) for r in results)
+    assert len(writer.batches) == 2  # no batch of one after the failed batch

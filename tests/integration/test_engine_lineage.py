@@ -3,6 +3,7 @@ recorded and then walked with the real ml-metadata client."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,3 +108,44 @@ def test_engine_jobs_become_lineage_the_real_client_can_walk(
             }
         ],
     }
+
+
+def test_concurrent_records_are_all_committed_and_a_bad_one_fails_alone(
+    metadata: MetadataStore,
+) -> None:
+    # Many workers at once: their tasks are grouped into shared transactions; each caller
+    # gets its own ids, and an invalid artifact fails only its own task.
+    lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "fan")
+    context = Context(job_name="fan-out")
+    count = 24
+    barrier = threading.Barrier(count)
+    results: dict[int, Any] = {}
+    errors: dict[int, BaseException] = {}
+
+    def record(index: int) -> None:
+        uri = f"/root/fan/{index}/data"
+        artifact = _dataset(uri) if index != 7 else {"uri": uri, "type": {}}  # no schemaTitle
+        job = Job("fan", f"n-{index}", f"task-{index}", f"Task {index}", context, {"i": index})
+        barrier.wait()
+        try:
+            results[index] = lineage.record(
+                job, Outcome("SUCCEEDED", {"artifacts": {"data": [artifact]}})
+            )
+        except BaseException as exc:
+            errors[index] = exc
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(errors) == {7}, errors
+    assert "schemaTitle" in str(errors[7])
+    assert sorted(results) == [i for i in range(count) if i != 7]
+    executions = metadata.get_nodes_by_id(EXECUTIONS, [r["execution_id"] for r in results.values()])
+    assert sorted(e.custom_properties["task_name"].string_value for e in executions) == sorted(
+        f"task-{i}" for i in results
+    )
+    assert len({tuple(r["artifact_ids"]["data"]) for r in results.values()}) == count - 1
+    run = LineageRecorder(metadata).lineage_of_run("fan")
+    assert len(run["executions"]) == count - 1

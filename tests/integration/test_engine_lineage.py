@@ -3,7 +3,6 @@ recorded and then walked with the real ml-metadata client."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,42 +109,34 @@ def test_engine_jobs_become_lineage_the_real_client_can_walk(
     }
 
 
-def test_concurrent_records_are_all_committed_and_a_bad_one_fails_alone(
+def test_tasks_finished_together_are_recorded_together_and_a_bad_one_fails_alone(
     metadata: MetadataStore,
 ) -> None:
-    # Many workers at once: their tasks are grouped into shared transactions; each caller
-    # gets its own ids, and an invalid artifact fails only its own task.
     lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "fan")
     context = Context(job_name="fan-out")
     count = 24
-    barrier = threading.Barrier(count)
-    results: dict[int, Any] = {}
-    errors: dict[int, BaseException] = {}
-
-    def record(index: int) -> None:
+    finished = []
+    for index in range(count):
         uri = f"/root/fan/{index}/data"
         artifact = _dataset(uri) if index != 7 else {"uri": uri, "type": {}}  # no schemaTitle
         job = Job("fan", f"n-{index}", f"task-{index}", f"Task {index}", context, {"i": index})
-        barrier.wait()
-        try:
-            results[index] = lineage.record(
-                job, Outcome("SUCCEEDED", {"artifacts": {"data": [artifact]}})
-            )
-        except BaseException as exc:
-            errors[index] = exc
-
-    threads = [threading.Thread(target=record, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert set(errors) == {7}, errors
-    assert "schemaTitle" in str(errors[7])
-    assert sorted(results) == [i for i in range(count) if i != 7]
-    executions = metadata.get_nodes_by_id(EXECUTIONS, [r["execution_id"] for r in results.values()])
-    assert sorted(e.custom_properties["task_name"].string_value for e in executions) == sorted(
-        f"task-{i}" for i in results
-    )
-    assert len({tuple(r["artifact_ids"]["data"]) for r in results.values()}) == count - 1
-    run = LineageRecorder(metadata).lineage_of_run("fan")
-    assert len(run["executions"]) == count - 1
+        finished.append((job, Outcome("SUCCEEDED", {"artifacts": {"data": [artifact]}})))
+    results = lineage.record_many(finished)
+    assert isinstance(results[7], Exception) and "schemaTitle" in str(results[7])
+    recorded = [r for i, r in enumerate(results) if i != 7]
+    assert all(isinstance(r, dict) for r in recorded)
+    by_execution = {
+        e.id: e.custom_properties["task_name"].string_value
+        for e in metadata.get_nodes_by_id(
+            EXECUTIONS,
+            [r["execution_id"] for r in recorded],  # type: ignore[index]
+        )
+    }
+    assert [by_execution[r["execution_id"]] for r in recorded] == [  # type: ignore[index]
+        f"task-{i}" for i in range(count) if i != 7
+    ]
+    assert len({tuple(r["artifact_ids"]["data"]) for r in recorded}) == count - 1  # type: ignore[index]
+    assert len(LineageRecorder(metadata).lineage_of_run("fan")["executions"]) == count - 1
+    # Recorded again (a resumed run): the same ids, nothing new.
+    assert lineage.record_many([f for i, f in enumerate(finished) if i != 7]) == recorded
+    assert len(metadata.list_nodes(EXECUTIONS, None).items) == count - 1

@@ -18,12 +18,16 @@
 
 Caching is off on every task, so repeated runs execute. The baselines (raw spawns,
 kfp.local) run first and are printed before the server is involved; ``--only baselines``
-stops there. If a run does not reach SUCCEEDED the script says which, shows the server
-log's tail, and exits 1. It measures and prints; it never asserts a floor.
+stops there. ``--only fanout`` measures the fan-out figure alone (its raw baseline beside it,
+no chains, no kfp.local), for iterating on it; ``--profile-dir D`` records the server with
+py-spy (``--profile-gil``: only the thread holding the GIL) during the fan-out. If a run
+does not reach SUCCEEDED the script says which, shows the server log's tail, and exits 1.
+It measures and prints; it never asserts a floor.
 
     .venv/bin/python bench/bench_engine.py
     .venv/bin/python bench/bench_engine.py --repeat 3 --fanout 200 --json /tmp/engine.json
     .venv/bin/python bench/bench_engine.py --only baselines
+    .venv/bin/python bench/bench_engine.py --only fanout --profile-dir /tmp/prof --profile-gil
 """
 
 # No "from __future__ import annotations": kfp reads the component annotations at runtime.
@@ -51,6 +55,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from bench_api import (  # noqa: E402 - the sibling module, importable once on the path
     API,
+    Profiler,
     Server,
     loadavg,
     log,
@@ -258,6 +263,8 @@ def verdict(ok: bool) -> str:
 
 def measure_baselines(args: argparse.Namespace, pipelines: dict, workdir: Path) -> dict:
     results: dict[str, Any] = {}
+    if args.only == "fanout":
+        return results  # its raw baseline is measured beside the run
     log(f"raw spawn: {args.chain} sequential, {args.fanout} at parallelism 16")
     results["raw_chain_s"] = [spawn_sequential(args.chain) for _ in range(args.repeat)]
     results["raw_fanout_s"] = spawn_parallel(args.fanout, FANOUT_PARALLELISM, args.fanout_sleep)
@@ -289,10 +296,14 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
     )
     results: dict[str, Any] = {"server_log": str(server.log_path)}
     runner = Runner(server, args.run_timeout)
+    fanout_only = args.only == "fanout"
     try:
         log("warm-up: one container chain and one Python chain (environment build)")
         runner.run(specs["container_chain"], "warm-up container chain")
-        runner.run(specs["python_chain"], "warm-up python chain")
+        if not fanout_only:
+            runner.run(specs["python_chain"], "warm-up python chain")
+        if fanout_only:
+            return _measure_fanout(args, runner, server, specs, results)
 
         overheads_ms = []
         cpu_before = proc_cpu_seconds(server.pid)
@@ -306,11 +317,7 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
         )
         results["overhead_ms"] = overheads_ms
 
-        log(f"fan-out of {args.fanout}")
-        raw = spawn_parallel(args.fanout, FANOUT_PARALLELISM, args.fanout_sleep)
-        fanout = runner.run(specs["fanout"], "fan-out")
-        results["fanout_s"] = fanout["server_wall_s"]
-        results["fanout_raw_s"] = raw
+        _measure_fanout(args, runner, server, specs, results)
 
         log(f"Python chain of {args.python_chain}")
         python = runner.run(specs["python_chain"], "python chain")
@@ -322,6 +329,33 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
         runner.close()
         server.stop()
     return results
+
+
+def _measure_fanout(
+    args: argparse.Namespace, runner: Runner, server: Server, specs: dict, results: dict
+) -> dict:
+    log(f"fan-out of {args.fanout}")
+    raw = spawn_parallel(args.fanout, FANOUT_PARALLELISM, args.fanout_sleep)
+    Profiler.gil_only = args.profile_gil
+    profile_dir = Path(args.profile_dir) if args.profile_dir else None
+    cpu_before = proc_cpu_seconds(server.pid)
+    with Profiler(profile_dir, server.pid, "fanout"):
+        fanout = runner.run(specs["fanout"], "fan-out")
+    results["fanout_server_cpu_s"] = proc_cpu_seconds(server.pid) - cpu_before
+    results["fanout_s"] = fanout["server_wall_s"]
+    results["fanout_raw_s"] = raw
+    return results
+
+
+def report_fanout(args: argparse.Namespace, engine: dict) -> str:
+    ratio = engine["fanout_s"] / engine["fanout_raw_s"]
+    return (
+        f"| ParallelFor of {args.fanout}, parallelism 16, vs raw spawn | <= {FANOUT_RATIO:g}x"
+        f" | {engine['fanout_s']:.2f} s vs {engine['fanout_raw_s']:.2f} s = {ratio:.2f}x"
+        f" | {verdict(ratio <= FANOUT_RATIO)} |\n"
+        f"\nserver CPU during the fan-out: {engine['fanout_server_cpu_s']:.2f} s;"
+        f" load {loadavg()}"
+    )
 
 
 def report(args: argparse.Namespace, baselines: dict, engine: dict) -> str:
@@ -359,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-chain", type=int, default=50, help="Python chain length")
     parser.add_argument("--repeat", type=int, default=5, help="container chain runs")
     parser.add_argument("--run-timeout", type=float, default=900, help="seconds per run")
-    parser.add_argument("--only", choices=["baselines", "all"], default="all")
+    parser.add_argument("--only", choices=["baselines", "fanout", "all"], default="all")
+    parser.add_argument("--profile-dir", help="py-spy the server during the fan-out, here")
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="profile only the thread holding the GIL"
+    )
     parser.add_argument("--json", help="write every figure here")
     args = parser.parse_args(argv)
 
@@ -370,12 +408,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             baselines = measure_baselines(args, pipelines, workdir)
             engine = {}
-            if args.only == "all":
+            if args.only in ("all", "fanout"):
                 engine = measure_engine(args, pipelines, workdir)
         except BenchError as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1
-    table = report(args, baselines, engine) if engine else ""
+    if args.only == "fanout":
+        table = report_fanout(args, engine) if engine else ""
+    else:
+        table = report(args, baselines, engine) if engine else ""
     if table:
         print("\n== figures ==")
         print(table)

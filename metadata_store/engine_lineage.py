@@ -4,15 +4,19 @@ The engine hands each finished job to ``record(job, outcome)`` and keeps the ids
 in the task's details. This adapter reads the engine's ``Job``/``JobOutcome`` by attribute
 (the protocols below), so the metadata store needs nothing from the engine's package; the
 composition root plugs it in: ``EngineLineage(LineageRecorder(store))``.
+
+The engine records the jobs that finished together with ``record_many``: one transaction
+for all of them (the same work per task as ``record``, without a transaction each); when
+that batch fails, its tasks are recorded one by one, so a bad task fails alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .lineage import LineageRecorder, TaskLineage
+from .lineage import LineageRecorder, RecordedTask, TaskLineage
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,8 @@ class OutcomeLike(Protocol):
 
 
 class EngineLineage:
-    """``record(job, outcome)``: the run's contexts (once per process and run), then the task.
+    """``record(job, outcome)``: the run's contexts (once per process and run), then the task;
+    ``record_many`` does the same for many tasks at once.
 
     ``pipeline_name_of(run_id)`` names the pipeline context that groups a pipeline's runs;
     without it (or when it answers None) the run's display name is used.
@@ -73,6 +78,50 @@ class EngineLineage:
         self._started: set[str] = set()
 
     def record(self, job: JobLike, outcome: OutcomeLike) -> dict[str, Any] | None:
+        [recorded] = self.record_many([(job, outcome)])
+        if isinstance(recorded, Exception):
+            raise recorded
+        return recorded
+
+    def record_many(
+        self, finished: Sequence[tuple[JobLike, OutcomeLike]]
+    ) -> list[dict[str, Any] | Exception | None]:
+        """Record the tasks in one transaction; per task, in order, its ids for the task's
+        details, or the exception that kept it unrecorded."""
+        results: list[dict[str, Any] | Exception | None] = [None] * len(finished)
+        batch: list[tuple[int, str, TaskLineage]] = []
+        for position, (job, outcome) in enumerate(finished):
+            try:
+                self._start_run(job)
+                batch.append((position, job.run_id, self._task(job, outcome)))
+            except Exception as exc:
+                results[position] = exc
+        recorded: list[RecordedTask | Exception] = []
+        keys = {(run_id, task.task_id) for _, run_id, task in batch}
+        if len(batch) > 1 and len(keys) == len(batch):
+            try:
+                recorded = list(self.recorder.record_tasks([(r, t) for _, r, t in batch]))
+            except Exception:
+                logger.debug("a lineage batch failed; recording its tasks one by one")
+        if not recorded:
+            for _, run_id, task in batch:
+                try:
+                    recorded.append(self.recorder.record_task(run_id, task))
+                except Exception as exc:
+                    recorded.append(exc)
+        for (position, _, _), result in zip(batch, recorded, strict=True):
+            results[position] = (
+                result
+                if isinstance(result, Exception)
+                else {
+                    "execution_id": result.execution_id,
+                    "artifact_ids": result.artifact_ids,
+                    "input_artifact_ids": result.input_artifact_ids,
+                }
+            )
+        return results
+
+    def _start_run(self, job: JobLike) -> None:
         if job.run_id not in self._started:
             run_name = job.context.job_name
             pipeline = (
@@ -80,28 +129,23 @@ class EngineLineage:
             )
             self.recorder.start_run(job.run_id, pipeline, run_name)
             self._started.add(job.run_id)
+
+    @staticmethod
+    def _task(job: JobLike, outcome: OutcomeLike) -> TaskLineage:
         detail = outcome.executor_detail or {}
         cached = bool(detail.get("cached"))
         origin = detail.get("cached_from") or {}
         cached_from = origin.get("execution_id") if isinstance(origin, Mapping) else None
         outputs = outcome.outputs or {}
-        recorded = self.recorder.record_task(
-            job.run_id,
-            TaskLineage(
-                task_id=job.node_id,
-                task_name=job.task_name,
-                display_name=job.display_name,
-                state="CACHED" if cached else _STATES.get(outcome.state, "FAILED"),
-                cache_fingerprint=str(detail.get("cache_key") or job.cache_key or "") or None,
-                input_parameters=dict(job.parameters),
-                input_artifacts=dict(job.artifacts),
-                output_artifacts=dict(outputs.get("artifacts") or {}),
-                output_parameters=dict(outputs.get("parameters") or {}),
-                cached_from_execution_id=int(cached_from) if cached_from is not None else None,
-            ),
+        return TaskLineage(
+            task_id=job.node_id,
+            task_name=job.task_name,
+            display_name=job.display_name,
+            state="CACHED" if cached else _STATES.get(outcome.state, "FAILED"),
+            cache_fingerprint=str(detail.get("cache_key") or job.cache_key or "") or None,
+            input_parameters=dict(job.parameters),
+            input_artifacts=dict(job.artifacts),
+            output_artifacts=dict(outputs.get("artifacts") or {}),
+            output_parameters=dict(outputs.get("parameters") or {}),
+            cached_from_execution_id=int(cached_from) if cached_from is not None else None,
         )
-        return {
-            "execution_id": recorded.execution_id,
-            "artifact_ids": recorded.artifact_ids,
-            "input_artifact_ids": recorded.input_artifact_ids,
-        }

@@ -34,6 +34,7 @@ from .store import (
     PARENT_CONTEXTS,
     TYPES,
     MetadataStore,
+    chunks,
     insert_ignoring_duplicates,
 )
 from .values import python_value
@@ -83,6 +84,11 @@ class LineageRecorder:
 
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
+        # Ids of run contexts and execution types, once a committed transaction has seen
+        # them: nodes and types are never deleted, so they stay true (one look-up per run
+        # and type per process instead of two per task).
+        self._run_contexts: dict[str, int] = {}
+        self._execution_types: dict[str, int] = {}
 
     # ------------------------------------------------------------------ runs
     def start_run(self, run_id: str, pipeline_name: str, run_display_name: str) -> None:
@@ -140,6 +146,28 @@ class LineageRecorder:
     # ------------------------------------------------------------------ tasks
     def record_task(self, run_id: str, task: TaskLineage) -> RecordedTask:
         """Upsert the task's execution, its artifacts, events and links to the run."""
+        return self.record_tasks([(run_id, task)])[0]
+
+    def record_tasks(self, tasks: Sequence[tuple[str, TaskLineage]]) -> list[RecordedTask]:
+        """``record_task`` for many tasks (of any runs) in one transaction: all or nothing,
+        results in order. A task may appear only once."""
+        states = [self._checked_state(task) for _, task in tasks]
+        external_ids = [f"{run_id}/{task.task_id}" for run_id, task in tasks]
+        if len(set(external_ids)) != len(external_ids):
+            raise InvalidArgument("record_tasks: a task is given twice")
+        if not tasks:
+            return []
+        seen: dict[str, dict[str, int]] = {}
+        recorded = self.store._write(
+            lambda session: self._record_many(session, tasks, states, external_ids, seen),
+            retry=True,
+        )
+        self._run_contexts.update(seen["runs"])
+        self._execution_types.update(seen["types"])
+        return recorded
+
+    @staticmethod
+    def _checked_state(task: TaskLineage) -> int:
         if not task.task_id:
             raise InvalidArgument("task_id must not be empty")
         if task.execution_type not in EXECUTION_TYPES:
@@ -149,18 +177,114 @@ class LineageRecorder:
         state = STATES.get(task.state)
         if state is None or state == pb.Execution.UNKNOWN:
             raise InvalidArgument(f"state {task.state!r} is not an execution state")
-        return self.store._write(
-            lambda session: self._record(session, run_id, task, state), retry=True
-        )
+        return state
 
-    def _record(self, session: Session, run_id: str, task: TaskLineage, state: int) -> RecordedTask:
-        run_context_id = self._run_context_id(session, run_id)
-        execution_type = self.store._put_type(
-            session, EXECUTION_TYPE, pb.ExecutionType(name=task.execution_type), True, True
-        )
-        external_id = f"{run_id}/{task.task_id}"
+    def _record_many(
+        self,
+        session: Session,
+        tasks: Sequence[tuple[str, TaskLineage]],
+        states: Sequence[int],
+        external_ids: Sequence[str],
+        seen: dict[str, dict[str, int]],
+    ) -> list[RecordedTask]:
+        """The executions in one statement (plus their properties), then each task's
+        artifacts, then every event and link of the batch at once. ``seen`` receives the
+        run context and execution type ids, to be cached once the transaction commits."""
+        run_contexts = {
+            run_id: self._run_contexts.get(run_id) or self._run_context_id(session, run_id)
+            for run_id, _ in tasks
+        }
+        execution_types = {
+            name: self._execution_types.get(name)
+            or self.store._put_type(
+                session, EXECUTION_TYPE, pb.ExecutionType(name=name), True, True
+            )
+            for name in {task.execution_type for _, task in tasks}
+        }
+        seen["runs"], seen["types"] = run_contexts, execution_types
+        table = EXECUTIONS.table
+        existing: dict[str, int] = {}
+        for chunk in chunks(list(external_ids)):
+            existing.update(
+                (str(external_id), int(execution_id))
+                for execution_id, external_id in session.execute(
+                    select(table.c.id, table.c.external_id).where(table.c.external_id.in_(chunk))
+                )
+            )
+        messages = [
+            self._execution(run_id, task, state, external_id, execution_types[task.execution_type])
+            for (run_id, task), state, external_id in zip(tasks, states, external_ids, strict=True)
+        ]
+        for message, external_id in zip(messages, external_ids, strict=True):
+            if external_id in existing:
+                message.id = existing[external_id]
+        execution_ids = self.store._put_nodes(session, EXECUTIONS, messages)
+
+        # Events already stored: only an execution recorded before can have any.
+        stored_events: set[tuple[int, int, int]] = set()
+        for ids_chunk in chunks(sorted(existing.values())):
+            stored_events.update(
+                (int(e), int(a), int(t))
+                for e, a, t in session.execute(
+                    select(EVENTS.c.execution_id, EVENTS.c.artifact_id, EVENTS.c.type).where(
+                        EVENTS.c.execution_id.in_(ids_chunk)
+                    )
+                )
+            )
+        results: list[RecordedTask] = []
+        new_events: list[pb.Event] = []
+        attributions: list[tuple[int, int]] = []
+        associations: list[tuple[int, int]] = []
+        for (run_id, task), state, external_id, execution_id in zip(
+            tasks, states, external_ids, execution_ids, strict=True
+        ):
+            inputs = {
+                name: [self._input_artifact(session, name, i, a) for i, a in enumerate(items)]
+                for name, items in task.input_artifacts.items()
+            }
+            outputs = {
+                name: [
+                    self._output_artifact(
+                        session,
+                        f"{external_id}/{name}/{i}",
+                        name,
+                        a,
+                        cached=state == pb.Execution.CACHED,
+                    )
+                    for i, a in enumerate(items)
+                ]
+                for name, items in task.output_artifacts.items()
+            }
+            for event_type, named in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs)):
+                for name, ids in named.items():
+                    for artifact_id in ids:
+                        key = (execution_id, artifact_id, int(event_type))
+                        if key in stored_events:
+                            continue
+                        stored_events.add(key)
+                        event = pb.Event(
+                            artifact_id=artifact_id,
+                            execution_id=execution_id,
+                            type=event_type,
+                        )
+                        event.path.steps.add().key = name
+                        new_events.append(event)
+            run_context_id = run_contexts[run_id]
+            artifact_ids = sorted({a for ids in [*inputs.values(), *outputs.values()] for a in ids})
+            attributions.extend((run_context_id, a) for a in artifact_ids)
+            associations.append((run_context_id, execution_id))
+            results.append(RecordedTask(execution_id, outputs, inputs))
+        # Every node named below was written or checked in this transaction.
+        self.store._put_events(session, new_events, verified=True)
+        self.store._link(session, attributions, associations, verified=True)
+        return results
+
+    @staticmethod
+    def _execution(
+        run_id: str, task: TaskLineage, state: int, external_id: str, type_id: int
+    ) -> pb.Execution:
         execution = pb.Execution(
-            type_id=execution_type,
+            type_id=type_id,
             name=external_id,
             external_id=external_id,
             last_known_state=state,  # type: ignore[arg-type]
@@ -179,44 +303,7 @@ class LineageRecorder:
             custom["cached_execution_id"] = task.cached_from_execution_id
         for key, value in custom.items():
             execution.custom_properties[key].CopyFrom(python_value(value))
-        existing = session.execute(
-            select(EXECUTIONS.table.c.id).where(EXECUTIONS.table.c.external_id == external_id)
-        ).scalar()
-        if existing is not None:
-            execution.id = int(existing)
-        execution_id = self.store._put_nodes(session, EXECUTIONS, [execution])[0]
-
-        inputs = {
-            name: [self._input_artifact(session, name, i, a) for i, a in enumerate(items)]
-            for name, items in task.input_artifacts.items()
-        }
-        outputs = {
-            name: [
-                self._output_artifact(
-                    session,
-                    f"{external_id}/{name}/{i}",
-                    name,
-                    a,
-                    cached=state == pb.Execution.CACHED,
-                )
-                for i, a in enumerate(items)
-            ]
-            for name, items in task.output_artifacts.items()
-        }
-        events: list[tuple[int, str, int]] = [
-            (artifact_id, name, int(event_type))
-            for event_type, named in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs))
-            for name, ids in named.items()
-            for artifact_id in ids
-        ]
-        self._events(session, execution_id, events)
-        artifact_ids = sorted({a for _, ids in [*inputs.items(), *outputs.items()] for a in ids})
-        self.store._link(
-            session,
-            [(run_context_id, a) for a in artifact_ids],
-            [(run_context_id, execution_id)],
-        )
-        return RecordedTask(execution_id, outputs, inputs)
+        return execution
 
     def _artifact_type(self, session: Session, spec: Mapping[str, Any], where: str) -> int:
         schema = spec.get("type") or {}
@@ -289,26 +376,6 @@ class LineageRecorder:
     def _known_artifact(self, session: Session, artifact_id: int, where: str) -> int:
         self.store._require(session, ARTIFACTS, {artifact_id}, where)
         return artifact_id
-
-    def _events(
-        self, session: Session, execution_id: int, events: list[tuple[int, str, int]]
-    ) -> None:
-        stored = set(
-            session.execute(
-                select(EVENTS.c.artifact_id, EVENTS.c.type).where(
-                    EVENTS.c.execution_id == execution_id
-                )
-            ).tuples()
-        )
-        new = []
-        for artifact_id, name, event_type in events:
-            if (artifact_id, event_type) in stored:
-                continue
-            stored.add((artifact_id, event_type))
-            event = pb.Event(artifact_id=artifact_id, execution_id=execution_id, type=event_type)  # type: ignore[arg-type]
-            event.path.steps.add().key = name
-            new.append(event)
-        self.store._put_events(session, new)
 
     # ------------------------------------------------------------------ reading
     def lineage_of_run(self, run_id: str) -> dict[str, Any]:

@@ -107,3 +107,36 @@ def test_engine_jobs_become_lineage_the_real_client_can_walk(
             }
         ],
     }
+
+
+def test_tasks_finished_together_are_recorded_together_and_a_bad_one_fails_alone(
+    metadata: MetadataStore,
+) -> None:
+    lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "fan")
+    context = Context(job_name="fan-out")
+    count = 24
+    finished = []
+    for index in range(count):
+        uri = f"/root/fan/{index}/data"
+        artifact = _dataset(uri) if index != 7 else {"uri": uri, "type": {}}  # no schemaTitle
+        job = Job("fan", f"n-{index}", f"task-{index}", f"Task {index}", context, {"i": index})
+        finished.append((job, Outcome("SUCCEEDED", {"artifacts": {"data": [artifact]}})))
+    results = lineage.record_many(finished)
+    assert isinstance(results[7], Exception) and "schemaTitle" in str(results[7])
+    recorded = [r for i, r in enumerate(results) if i != 7]
+    assert all(isinstance(r, dict) for r in recorded)
+    by_execution = {
+        e.id: e.custom_properties["task_name"].string_value
+        for e in metadata.get_nodes_by_id(
+            EXECUTIONS,
+            [r["execution_id"] for r in recorded],  # type: ignore[index]
+        )
+    }
+    assert [by_execution[r["execution_id"]] for r in recorded] == [  # type: ignore[index]
+        f"task-{i}" for i in range(count) if i != 7
+    ]
+    assert len({tuple(r["artifact_ids"]["data"]) for r in recorded}) == count - 1  # type: ignore[index]
+    assert len(LineageRecorder(metadata).lineage_of_run("fan")["executions"]) == count - 1
+    # Recorded again (a resumed run): the same ids, nothing new.
+    assert lineage.record_many([f for i, f in enumerate(finished) if i != 7]) == recorded
+    assert len(metadata.list_nodes(EXECUTIONS, None).items) == count - 1

@@ -189,3 +189,49 @@ def test_concurrent_recorders_of_one_task_make_one_execution(
     assert errors == []
     assert len({(r.execution_id, tuple(r.artifact_ids["out"])) for r in results}) == 1
     assert _count(metadata) == (2, 1, 1, 1)
+
+
+def test_tasks_recorded_together_match_tasks_recorded_alone(metadata: MetadataStore) -> None:
+    recorder = LineageRecorder(metadata)
+    recorder.start_run("r1", "pipe", "run")
+    recorder.start_run("r2", "pipe", "other run")
+    produce = TaskLineage(
+        task_id="produce",
+        task_name="produce",
+        state="COMPLETE",
+        output_artifacts={"data": [kfp_artifact("/root/r1/data")]},
+    )
+    alone = recorder.record_task("r1", produce)
+    [data_id] = alone.artifact_ids["data"]
+    consume = TaskLineage(
+        task_id="consume",
+        task_name="consume",
+        state="COMPLETE",
+        input_artifacts={"data": [{**kfp_artifact("/root/r1/data"), "artifact_id": data_id}]},
+    )
+    other = TaskLineage(task_id="produce", task_name="produce", state="RUNNING")
+    # One transaction: an update of a recorded task, a new task, a task of another run.
+    together = recorder.record_tasks([("r1", produce), ("r1", consume), ("r2", other)])
+    assert together[0] == alone
+    assert together[1].input_artifact_ids == {"data": [data_id]}
+    assert together[2].execution_id not in (alone.execution_id, together[1].execution_id)
+    # Two contexts per run, three executions, one artifact, its OUTPUT and INPUT events.
+    assert _count(metadata) == (3, 3, 1, 2)
+    r1 = recorder.lineage_of_run("r1")
+    assert sorted(e["task_name"] for e in r1["executions"]) == ["consume", "produce"]
+    assert [e["task_name"] for e in recorder.lineage_of_run("r2")["executions"]] == ["produce"]
+    assert recorder.record_tasks([("r1", produce), ("r1", consume)]) == together[:2]
+    assert _count(metadata) == (3, 3, 1, 2)
+
+
+def test_a_batch_with_a_bad_or_repeated_task_writes_nothing(metadata: MetadataStore) -> None:
+    recorder = LineageRecorder(metadata)
+    recorder.start_run("r1", "pipe", "run")
+    good = TaskLineage(task_id="t", task_name="t", state="COMPLETE")
+    with pytest.raises(InvalidArgument, match="not an execution state"):
+        recorder.record_tasks([("r1", good), ("r1", TaskLineage("u", "u", state="DONE"))])
+    with pytest.raises(InvalidArgument, match="given twice"):
+        recorder.record_tasks([("r1", good), ("r1", good)])
+    with pytest.raises(FailedPrecondition, match="start_run"):
+        recorder.record_tasks([("r1", good), ("nope", TaskLineage("u", "u"))])
+    assert metadata.list_nodes(EXECUTIONS, None).items == []

@@ -8,9 +8,11 @@ Threads
 * A **worker pool** (``engine_parallelism`` threads) runs jobs: cache look-up, the task
   process, outputs. A worker tells the control thread when the process started and hands it
   the outcome, which is recorded before anything downstream starts.
-* The control thread applies every command waiting on its queue, then writes the resulting
-  transitions in one transaction per run: a fan-out of many short tasks is recorded in
-  groups instead of a transaction per transition.
+* The control thread takes every command waiting on its queue; it records the lineage of
+  the jobs that finished among them (and stores their cache entries) in one batch, applies
+  the commands, then writes the resulting transitions in one transaction per run: a
+  fan-out of many short tasks is recorded in groups instead of a transaction per task, and
+  the workers never wait on the database's write lock.
 
 Durability: every transition is reported (and committed) before the engine acts on it. After
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
@@ -128,6 +130,7 @@ class EmbeddedEngine:
                     commands.append(self._commands.get_nowait())
                 except queue.Empty:
                     break
+            self._finish_jobs(commands)
             batch = _Batch()
             for command, payload in commands:
                 if command == "stop":
@@ -141,6 +144,21 @@ class EmbeddedEngine:
                 self._flush(batch)
             except Exception:
                 logger.exception("engine could not record a batch of transitions")
+
+    def _finish_jobs(self, commands: list[tuple[str, Any]]) -> None:
+        """Record the lineage (and cache entries) of the jobs that finished in this round,
+        in one batch, before their outcomes are applied and reported."""
+        positions = [i for i, (command, _) in enumerate(commands) if command == "done"]
+        if not positions:
+            return
+        finished = [commands[i][1] for i in positions]
+        try:
+            outcomes = self.runner.finish([(job, key, done) for *_, done, job, key in finished])
+        except Exception:  # lineage and cache are records, not conditions of success
+            logger.exception("could not record the lineage of finished jobs")
+            return
+        for position, payload, outcome in zip(positions, finished, outcomes, strict=True):
+            commands[position] = ("done", (*payload[:3], outcome, *payload[4:]))
 
     @property
     def sink(self) -> StatusSink:
@@ -213,8 +231,8 @@ class EmbeddedEngine:
         if interpreter is not None and interpreter.run.generation == generation:
             batch.add(interpreter, interpreter.job_started(node_id, when, detail))
 
-    def _on_done(self, payload: tuple[str, int, str, JobOutcome], batch: _Batch) -> None:
-        run_id, generation, node_id, outcome = payload
+    def _on_done(self, payload: tuple[str, int, str, JobOutcome, Job, str], batch: _Batch) -> None:
+        run_id, generation, node_id, outcome, _, _ = payload
         interpreter = self._runs.get(run_id)
         if interpreter is not None and interpreter.run.generation == generation:
             batch.add(interpreter, interpreter.job_finished(node_id, outcome))
@@ -320,6 +338,7 @@ class EmbeddedEngine:
             return
         started = self.clock()
         key = (job.run_id, job.generation, job.node_id)
+        cache_key = ""
         try:
             cache_key = self.runner.cache_key(job)
             outcome = self.runner.cached(job, cache_key, started=started)
@@ -343,7 +362,7 @@ class EmbeddedEngine:
         if self._stopping.is_set():
             return  # shutting down: the task runs again after restart
         self._metrics.task_done(outcome)
-        self._commands.put(("done", (*key, outcome)))
+        self._commands.put(("done", (*key, outcome, job, cache_key)))
 
 
 # Commands applied before their transitions are written in one go.

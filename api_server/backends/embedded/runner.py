@@ -1,5 +1,6 @@
 """Running one executor job: cache look-up, the task process with retries and a timeout,
-reading its outputs back, publishing its artifacts, recording lineage.
+reading its outputs back, publishing its artifacts; then, for the jobs that finished
+together, recording lineage and storing cache entries (:meth:`JobRunner.finish`).
 
 The process itself is started through a :class:`Launcher`, so a launcher that forks tasks
 from a warm interpreter can replace the plain one without touching anything here.
@@ -14,7 +15,7 @@ import re
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,8 +55,11 @@ class TaskCache(Protocol):
 class LineageSink(Protocol):
     """Where executions and artifacts are recorded (the metadata store provides it)."""
 
-    def record(self, job: Job, outcome: JobOutcome) -> Mapping[str, Any] | None:
-        """Record the task; returns ids to keep in task details (execution_id, ...)."""
+    def record_many(
+        self, finished: Sequence[tuple[Job, JobOutcome]]
+    ) -> Sequence[Mapping[str, Any] | Exception | None]:
+        """Record the tasks (in one transaction where it can); per task, in order, the ids
+        to keep in its details (execution_id, ...), or the error that kept it unrecorded."""
         ...
 
 
@@ -137,7 +141,8 @@ class JobRunner:
 
     def cached(self, job: Job, key: str, *, started: datetime) -> JobOutcome | None:
         """The job's outcome from the cache, or None when it must run. A hit never starts
-        a process, so the engine reports it without a RUNNING state."""
+        a process, so the engine reports it without a RUNNING state. Its lineage is
+        recorded by :meth:`finish`."""
         if self.cache is None or not key:
             return None
         hit = self.cache.lookup(key)
@@ -151,7 +156,7 @@ class JobRunner:
             start_time=started,
             end_time=self.clock(),
         )
-        return self._with_lineage(job, outcome)
+        return outcome
 
     def run(
         self,
@@ -162,61 +167,54 @@ class JobRunner:
         on_start: Callable[[dict[str, Any]], None] = lambda detail: None,
     ) -> JobOutcome:
         """Execute the job's process (after a cache miss), with its retries; ``key`` is its
-        cache key ("" when not cached), under which a success is stored."""
+        cache key ("" when not cached), under which :meth:`finish` stores a success."""
         root = job.context.pipeline_root or self.default_pipeline_root
         task_dir = self._task_dir(job)
         detail: dict[str, Any] = {"attempts": []}
         if key:
             detail["cache_key"] = key
-        outcome = self._with_lineage(
-            job, self._attempts(job, root, task_dir, detail, started, on_start)
-        )
-        if outcome.state == SUCCEEDED and self.cache is not None and key:
-            # After lineage: a later hit can then name the execution it reuses.
-            execution_id = (outcome.executor_detail or {}).get("execution_id")
-            try:
-                self.cache.store(
-                    key,
-                    job,
-                    outcome.outputs,
-                    execution_id=str(execution_id) if execution_id is not None else None,
-                )
-            except Exception:  # a cache write failing must not fail the task
-                logger.exception("cache write failed", extra={"run_id": job.run_id})
-        return outcome
+        return self._attempts(job, root, task_dir, detail, started, on_start)
 
-    def _with_lineage(self, job: Job, outcome: JobOutcome) -> JobOutcome:
-        if self.lineage is None:
-            return outcome
-        try:
-            ids = self.lineage.record(job, outcome)
-        except Exception:  # lineage is a record, not a condition of success
-            logger.exception("lineage recording failed", extra={"run_id": job.run_id})
-            return outcome
-        if not ids:
-            return outcome
-        detail = dict(outcome.executor_detail or {})
-        detail.update(ids)
-        # Each output artifact names its lineage id, so task details lead to it.
-        outputs = dict(outcome.outputs)
-        by_name = ids.get("artifact_ids")
-        if isinstance(by_name, Mapping) and outputs.get("artifacts"):
-            outputs["artifacts"] = {
-                name: [
-                    {**artifact, "artifact_id": artifact_id}
-                    for artifact, artifact_id in zip(items, by_name.get(name) or [], strict=False)
-                ]
-                + list(items[len(by_name.get(name) or []) :])
-                for name, items in outputs["artifacts"].items()
-            }
-        return JobOutcome(
-            state=outcome.state,
-            outputs=outputs,
-            error=outcome.error,
-            executor_detail=detail,
-            start_time=outcome.start_time,
-            end_time=outcome.end_time,
-        )
+    def finish(self, finished: Sequence[tuple[Job, str, JobOutcome]]) -> list[JobOutcome]:
+        """Record the lineage of jobs that ended (``(job, cache key, outcome)``: one batch,
+        so one transaction however many), then store the successes that ran under their
+        cache key. Returns the outcomes with their lineage ids. The engine calls this
+        before it reports the outcomes, so a reported task's lineage is stored."""
+        outcomes = [outcome for _, _, outcome in finished]
+        if self.lineage is not None and finished:
+            recorded: Sequence[Mapping[str, Any] | Exception | None]
+            try:
+                recorded = self.lineage.record_many([(job, o) for job, _, o in finished])
+            except Exception as exc:  # lineage is a record, not a condition of success
+                recorded = [exc] * len(finished)
+            for position, ((job, _, outcome), ids) in enumerate(
+                zip(finished, recorded, strict=True)
+            ):
+                if isinstance(ids, Exception):
+                    logger.error(
+                        "lineage recording failed",
+                        exc_info=ids,
+                        extra={"run_id": job.run_id, "task_id": job.node_id},
+                    )
+                elif ids:
+                    outcomes[position] = _with_lineage_ids(outcome, ids)
+        if self.cache is not None:
+            for (job, key, _), outcome in zip(finished, outcomes, strict=True):
+                detail = outcome.executor_detail or {}
+                if outcome.state != SUCCEEDED or not key or detail.get("cached"):
+                    continue
+                # After lineage: a later hit can then name the execution it reuses.
+                execution_id = detail.get("execution_id")
+                try:
+                    self.cache.store(
+                        key,
+                        job,
+                        outcome.outputs,
+                        execution_id=str(execution_id) if execution_id is not None else None,
+                    )
+                except Exception:  # a cache write failing must not fail the task
+                    logger.exception("cache write failed", extra={"run_id": job.run_id})
+        return outcomes
 
     def _attempts(
         self,
@@ -398,6 +396,32 @@ class JobRunner:
             self._wakeups[node_id] = event
         event.wait(seconds)
         return self._is_cancelled(node_id)
+
+
+def _with_lineage_ids(outcome: JobOutcome, ids: Mapping[str, Any]) -> JobOutcome:
+    """The outcome with its lineage ids in its executor detail and output artifacts."""
+    detail = dict(outcome.executor_detail or {})
+    detail.update(ids)
+    # Each output artifact names its lineage id, so task details lead to it.
+    outputs = dict(outcome.outputs)
+    by_name = ids.get("artifact_ids")
+    if isinstance(by_name, Mapping) and outputs.get("artifacts"):
+        outputs["artifacts"] = {
+            name: [
+                {**artifact, "artifact_id": artifact_id}
+                for artifact, artifact_id in zip(items, by_name.get(name) or [], strict=False)
+            ]
+            + list(items[len(by_name.get(name) or []) :])
+            for name, items in outputs["artifacts"].items()
+        }
+    return JobOutcome(
+        state=outcome.state,
+        outputs=outputs,
+        error=outcome.error,
+        executor_detail=detail,
+        start_time=outcome.start_time,
+        end_time=outcome.end_time,
+    )
 
 
 def _staging(work: Path) -> Path:

@@ -68,7 +68,19 @@ def build_engine(
     if backend in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["pool_recycle"] = 3600
+        engine = create_engine(parsed, **kwargs)
+        _configure_mysql(engine)
+        return engine
     return create_engine(parsed, **kwargs)
+
+
+def _configure_mysql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # JSON_ARRAYAGG (dialects.json_rows) silently cuts its result at group_concat_max_len
+        # (1 MiB by default): lift the limit, so a long history is never truncated.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET SESSION group_concat_max_len = 4294967295")
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

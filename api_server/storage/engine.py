@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -128,6 +128,7 @@ class Database:
             if self.backend == "postgresql"
             else engine
         )
+        self._read_engine = read_engine
         self._read_sessions = sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.backend == "sqlite" else None
@@ -148,6 +149,17 @@ class Database:
             raise translate_db_error(exc) from exc
         finally:
             session.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A bare connection for a read that needs no ORM, under the same rules as
+        ``read()``: without a Session's bookkeeping, which cost a tenth of a millisecond of
+        a get-run on PostgreSQL."""
+        try:
+            with self._read_engine.connect() as connection:
+                yield connection
+        except DBAPIError as exc:
+            raise translate_db_error(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -219,10 +219,9 @@ _GET_RUN_WITH_HISTORY = select(
 ).where(RUNS.c.run_id == bindparam("run_id"))
 
 
-def get_with_details(session: Session, run_id: str) -> Run | None:
+def get_with_details(connection: Connection, run_id: str) -> Run | None:
     """The run with its state history and tasks: one statement for a run without tasks,
     two with them, whatever the task count."""
-    connection = session.connection()
     row = connection.execute(_GET_RUN_WITH_HISTORY, {"run_id": run_id}).one_or_none()
     if row is None:
         return None

@@ -398,13 +398,13 @@ class RunService:
 
     def get(self, run_id: str) -> Run:
         """A run with its spec (for inline runs), state history and tasks."""
-        with self.ctx.db.read() as session:
-            run = store.get_with_details(session, run_id)
+        with self.ctx.db.read_connection() as connection:
+            run = store.get_with_details(connection, run_id)
             if run is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             spec = None
             if run.pipeline_version_id is None:
-                spec = wire_spec(self.ctx.specs.load(session, run.spec_digest))
+                spec = wire_spec(self.ctx.specs.load(connection, run.spec_digest))
         return replace(run, pipeline_spec=spec)
 
     def pipeline_document(self, run: Run) -> dict[str, Any]:

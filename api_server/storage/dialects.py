@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table, Text, bindparam
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:
@@ -63,3 +65,33 @@ def _increment_statement(backend: str, table: Table, keys: list[str], column: st
         insert = mysql.insert(table).values(values)
         return insert.on_duplicate_key_update({column: table.c[column] + insert.inserted[column]})
     raise NotImplementedError(backend)  # pragma: no cover
+
+
+class json_rows(FunctionElement[str]):
+    """An aggregate: the group's rows as a JSON array of arrays (``[[a, b], ...]``), as text;
+    NULL or ``[]`` for no rows. Row order is unspecified (MySQL has no ORDER BY in
+    ``JSON_ARRAYAGG`` and SQLite before 3.44 none in aggregates): put a key in each row and
+    sort after decoding. Values keep their SQL type (numbers, strings, NULL); text holding
+    JSON arrives as a string, to be decoded like the column it came from."""
+
+    type = Text()
+    name = "json_rows"
+    inherit_cache = True
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    # ::text: psycopg would otherwise decode json itself; every backend hands back text.
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))::text"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "mysql")
+@compiles(json_rows, "mariadb")
+def _json_rows_mysql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    # Bounded by group_concat_max_len, which build_engine raises on every connection.
+    return f"JSON_ARRAYAGG(JSON_ARRAY({compiler.process(element.clauses, **kw)}))"

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from .dialects import insert_ignoring_duplicates
@@ -69,7 +69,7 @@ class SpecStore:
         """The document if this process has it decoded already (no database access)."""
         return self._cache.get(digest)
 
-    def load(self, session: Session, digest: str) -> dict[str, Any]:
+    def load(self, session: Session | Connection, digest: str) -> dict[str, Any]:
         """The stored document ``{"pipeline_spec": ..., "platform_spec": ...}``."""
         cached = self._cache.get(digest)
         if cached is not None:

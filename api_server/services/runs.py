@@ -568,9 +568,12 @@ class RunService:
         ended (a retry runs it again)."""
         if not events:
             return False
+        # Most events move a task to another state and need no more of its row than that;
+        # the whole row (JSON columns decoded) is read only for an event that compares
+        # details with it (an event in the task's current state).
         rows = {
-            task_id: _TaskView(row.run_id, row.state, row.generation, row._mapping)  # type: ignore[arg-type]
-            for task_id, row in store.get_task_rows(session, {e.task_id for e in events}).items()
+            task_id: _TaskView(row.run_id, row.state, row.generation, _StoredRow(session, task_id))
+            for task_id, row in store.get_task_states(session, {e.task_id for e in events}).items()
         }
         inserts: builtins.list[dict[str, Any]] = []
         pending_inserts: dict[str, dict[str, Any]] = {}
@@ -714,6 +717,29 @@ class _TaskView:
     state: str
     generation: int
     values: Mapping[str, Any]
+
+
+class _StoredRow(Mapping[str, Any]):
+    """A task row's columns, read from the database the first time one is asked for."""
+
+    def __init__(self, session: Session, task_id: str) -> None:
+        self._session, self._task_id = session, task_id
+        self._row: Mapping[str, Any] | None = None
+
+    def _load(self) -> Mapping[str, Any]:
+        if self._row is None:
+            row = store.get_task_rows(self._session, {self._task_id}).get(self._task_id)
+            self._row = dict(row._mapping) if row is not None else {}
+        return self._row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 class _Merged(Mapping[str, Any]):

@@ -261,6 +261,40 @@ def test_task_events_insert_then_update_with_their_own_history(
     assert [s for s, _ in history(services, run)] == ["PENDING", "RUNNING"]
 
 
+def test_an_event_in_the_current_state_updates_only_the_details_that_changed(
+    services: Services, clock: Clock, run: Run, count_rows: CountRows
+) -> None:
+    """An event that keeps a task's state is compared with the stored row: details that
+    differ are written (no history row), equal ones change nothing, and a transition
+    followed by such an event in the same report keeps both."""
+    t1 = clock.advance(1)
+    pending = TaskStatusEvent(
+        "train", "PENDING", t1, display_name="train", executor_detail={"queued": True}
+    )
+    assert services.runs.report_status(event(run, "RUNNING", t1, tasks=[pending])) is True
+    assert services.runs.report_status(event(run, None, t1, tasks=[pending])) is False
+
+    t2 = clock.advance(1)
+    detail = {"queued": True, "log": "/tmp/task.log"}
+    same_state = TaskStatusEvent("train", "PENDING", t2, executor_detail=detail)
+    assert services.runs.report_status(event(run, None, t2, tasks=[same_state])) is True
+    task = tasks_by_id(services, run)["train"]
+    assert (task.state, task.display_name) == ("PENDING", "train")
+    assert task.executor_detail == detail
+
+    t3 = clock.advance(1)
+    running = TaskStatusEvent("train", "RUNNING", t3, start_time=t3, pod_name="p1")
+    renamed = TaskStatusEvent("train", "RUNNING", t3, pod_name="p2")
+    unchanged = TaskStatusEvent("train", "RUNNING", t3, executor_detail=detail)
+    report = event(run, None, t3, tasks=[running, renamed, unchanged])
+    assert services.runs.report_status(report) is True
+    task = tasks_by_id(services, run)["train"]
+    assert (task.state, task.pod_name, task.start_time) == ("RUNNING", "p2", t3)
+    assert task.executor_detail == detail
+    assert [h.state for h in task.state_history] == ["PENDING", "RUNNING"]
+    assert count_rows("task_state_history") == 2
+
+
 def test_a_task_of_another_run_is_refused(
     services: Services, clock: Clock, run: Run, compiled_spec: SpecLoader
 ) -> None:

@@ -47,8 +47,16 @@ class TaskProcess(Protocol):
 
 class Launcher(Protocol):
     def start(
-        self, argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path
-    ) -> TaskProcess: ...
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        preamble: bytes = b"",
+    ) -> TaskProcess:
+        """Start ``argv``; ``preamble`` goes into the log first (even if it cannot start)."""
+        ...
 
 
 class LaunchError(RuntimeError):
@@ -62,12 +70,20 @@ class ProcessLauncher:
         self.grace_period = grace_period
 
     def start(
-        self, argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        preamble: bytes = b"",
     ) -> LocalProcess:
-        if not argv:
-            raise LaunchError("empty command")
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab", buffering=0) as log:
+        # One descriptor for the preamble and the process's output: no file object.
+        log = _open_log(log_path)
+        try:
+            _write_all(log, preamble)
+            if not argv:
+                raise LaunchError("empty command")
             try:
                 popen = subprocess.Popen(
                     argv,
@@ -80,10 +96,28 @@ class ProcessLauncher:
                     close_fds=True,
                 )
             except OSError as exc:
-                log.write(f"cannot start {argv[0]!r}: {exc}\n".encode())
+                _write_all(log, f"cannot start {argv[0]!r}: {exc}\n".encode())
                 raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(log)
         logger.debug("task process started", extra={"pid": popen.pid, "argv0": argv[0]})
         return LocalProcess(popen, grace_period=self.grace_period)
+
+
+def _open_log(path: Path) -> int:
+    """The log file opened for appending (created, with its folder, if missing)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class LocalProcess:

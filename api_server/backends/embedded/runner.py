@@ -282,9 +282,11 @@ class JobRunner:
         detail["main_job"] = record["job"]
         detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
         work = task_dir / f"attempt-{number}"
-        if work.exists():
+        try:
+            os.mkdir(work)
+        except FileExistsError:  # left by a server that stopped: this attempt starts afresh
             shutil.rmtree(work)
-        work.mkdir(parents=True)
+            os.mkdir(work)
         try:
             process, executor_input = self._launch(job, root, work, log_path, number)
         except (PlaceholderError, ExecutorOutputError, LaunchError, OSError, ValueError) as exc:
@@ -369,9 +371,9 @@ class JobRunner:
                 "HEADRACE_TASK_ATTEMPT": str(number),
             }
         )
-        with log_path.open("a", encoding="utf-8") as log:
-            log.write(f"--- attempt {number} at {_iso(self.clock())} ---\n")
-        return self.launcher.start(argv, env=env, cwd=work, log_path=log_path), executor_input
+        header = f"--- attempt {number} at {_iso(self.clock())} ---\n".encode()
+        process = self.launcher.start(argv, env=env, cwd=work, log_path=log_path, preamble=header)
+        return process, executor_input
 
     def _timeout(self, job: Job) -> float | None:
         deadline = job.platform.get("activeDeadlineSeconds")

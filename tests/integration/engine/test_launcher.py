@@ -153,3 +153,34 @@ def test_missing_program_is_a_launch_error_in_the_log(tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="no-such-program"):
         _start(tmp_path, ["/no/such/dir/no-such-program"])
     assert "no-such-program" in (tmp_path / "logs" / "task.log").read_text()
+
+
+def test_the_preamble_comes_first_in_the_log_even_when_the_program_cannot_start(
+    tmp_path: Path,
+) -> None:
+    log_path = tmp_path / "new-folder" / "task.log"
+    launcher = ProcessLauncher()
+    process = launcher.start(
+        ["sh", "-c", "echo out"],
+        env=dict(os.environ),
+        cwd=tmp_path,
+        log_path=log_path,
+        preamble=b"--- attempt 1 ---\n",
+    )
+    _started.append(process.pid)
+    assert process.wait(timeout=10) == 0
+    with pytest.raises(LaunchError):
+        launcher.start(
+            ["/no/such/program"],
+            env={},
+            cwd=tmp_path,
+            log_path=log_path,
+            preamble=b"--- attempt 2 ---\n",
+        )
+    with pytest.raises(LaunchError, match="empty command"):
+        launcher.start([], env={}, cwd=tmp_path, log_path=log_path, preamble=b"--- attempt 3 ---\n")
+
+    lines = log_path.read_text().splitlines()
+    assert lines[:3] == ["--- attempt 1 ---", "out", "--- attempt 2 ---"]
+    assert "/no/such/program" in lines[3]
+    assert lines[4:] == ["--- attempt 3 ---"]

@@ -49,11 +49,13 @@ def count_statements(services: Services) -> Callable[[Callable[[], object]], int
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             log.statements.append(statement)
 
-        event.listen(services.db.engine, "before_cursor_execute", record)
+        for engine in services.db.engines:
+            event.listen(engine, "before_cursor_execute", record)
         try:
             yield log
         finally:
-            event.remove(services.db.engine, "before_cursor_execute", record)
+            for engine in services.db.engines:
+                event.remove(engine, "before_cursor_execute", record)
 
     def count(call: Callable[[], object]) -> int:
         with recording() as log:

@@ -147,11 +147,13 @@ def statements(services: Services) -> Callable[[Callable[[], object]], list[str]
             if not statement.startswith("BEGIN"):
                 sent.append(statement)
 
-        event.listen(services.db.engine, "before_cursor_execute", record)
+        for engine in services.db.engines:
+            event.listen(engine, "before_cursor_execute", record)
         try:
             yield sent
         finally:
-            event.remove(services.db.engine, "before_cursor_execute", record)
+            for engine in services.db.engines:
+                event.remove(engine, "before_cursor_execute", record)
 
     def record_call(call: Callable[[], object]) -> list[str]:
         with recording() as sent:

@@ -84,21 +84,25 @@ class ResolvedSource:
     document: dict[str, Any]
 
 
+def check_one_source(source: PipelineSource) -> None:
+    """A run names its spec once: inline, or by a version reference."""
+    if source.pipeline_spec and (source.pipeline_id or source.pipeline_version_id):
+        raise InvalidArgument(
+            "pipeline_spec: give either pipeline_spec or pipeline_version_reference, not both"
+        )
+
+
 def resolve_source(
     ctx: ServiceContext, pipelines: PipelineService, session: Session, source: PipelineSource
 ) -> ResolvedSource:
     """Turn a version reference or an inline spec into a stored spec digest."""
-    has_reference = bool(source.pipeline_id or source.pipeline_version_id)
-    if has_reference and source.pipeline_spec:
-        raise InvalidArgument(
-            "pipeline_spec: give either pipeline_spec or pipeline_version_reference, not both"
-        )
+    check_one_source(source)
     if source.pipeline_spec:
         package = package_from_body("pipeline_spec", source.pipeline_spec)
         digest = store_package(ctx, session, package)
         document = {"pipeline_spec": package.pipeline_spec, "platform_spec": package.platform_spec}
         return ResolvedSource(None, None, digest, document)
-    if not has_reference:
+    if not (source.pipeline_id or source.pipeline_version_id):
         raise InvalidArgument(
             "pipeline_version_reference: a run needs pipeline_version_reference or pipeline_spec"
         )
@@ -230,11 +234,7 @@ class RunService:
     def _new_run_source(self, source: PipelineSource) -> tuple[ResolvedSource, _SpecBytes | None]:
         """A new run's spec: a version's (read now), or an inline spec with the digest and
         bytes to store it under (stored in the run's transaction)."""
-        has_reference = bool(source.pipeline_id or source.pipeline_version_id)
-        if has_reference and source.pipeline_spec:
-            raise InvalidArgument(
-                "pipeline_spec: give either pipeline_spec or pipeline_version_reference, not both"
-            )
+        check_one_source(source)
         if source.pipeline_spec:
             package = package_from_body("pipeline_spec", source.pipeline_spec)
             digest, canonical = digest_package(package)

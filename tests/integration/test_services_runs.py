@@ -238,6 +238,19 @@ def test_parameters_of_a_version_run_are_checked_too(
         )
 
 
+def test_a_run_names_its_spec_once(services: Services, compiled_spec: SpecLoader) -> None:
+    pipeline = services.pipelines.create_with_version(
+        PipelineInput(name="p"), VersionInput(name="v", pipeline_spec=compiled_spec("minimal"))
+    )
+    for source in (
+        PipelineSource(pipeline_id=pipeline.pipeline_id, pipeline_spec=compiled_spec("minimal")),
+        PipelineSource(),
+    ):
+        with pytest.raises(InvalidArgument, match=r"^pipeline_(spec|version_reference): "):
+            services.runs.create(RunInput(display_name="r", source=source))
+    assert services.runs.list(ListQuery(), experiment_id=None, namespace=None).total_size == 0
+
+
 def test_a_run_from_a_version_deleted_after_use_is_not_found(
     services: Services, compiled_spec: SpecLoader
 ) -> None:

@@ -7,7 +7,7 @@ session, a pidfd wait. This script adds those one at a time to the raw spawn (16
 ``--count`` tasks), then times the bare filesystem operations single-threaded, printing wall
 time and this process's user and system CPU for each::
 
-    flock -x /tmp/headrace-cpu.lock .venv/bin/python bench/spawn_costs.py --rounds 2
+    .venv/bin/python bench/spawn_costs.py --rounds 2
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.errors import FailedPrecondition, InvalidArgument
+from domain.schema import in_chunks
 
 from .proto import metadata_store_pb2 as pb
 from .rows import ARTIFACT_TYPE, CONTEXT_TYPE, EXECUTION_TYPE
@@ -34,7 +35,6 @@ from .store import (
     PARENT_CONTEXTS,
     TYPES,
     MetadataStore,
-    chunks,
     insert_ignoring_duplicates,
 )
 from .values import python_value
@@ -204,7 +204,7 @@ class LineageRecorder:
         seen["runs"], seen["types"] = run_contexts, execution_types
         table = EXECUTIONS.table
         existing: dict[str, int] = {}
-        for chunk in chunks(list(external_ids)):
+        for chunk in in_chunks(list(external_ids)):
             existing.update(
                 (str(external_id), int(execution_id))
                 for execution_id, external_id in session.execute(
@@ -222,7 +222,7 @@ class LineageRecorder:
 
         # Events already stored: only an execution recorded before can have any.
         stored_events: set[tuple[int, int, int]] = set()
-        for ids_chunk in chunks(sorted(existing.values())):
+        for ids_chunk in in_chunks(sorted(existing.values())):
             stored_events.update(
                 (int(e), int(a), int(t))
                 for e, a, t in session.execute(

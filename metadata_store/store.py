@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from domain.schema import in_chunks
 
 from .filters import NodeTables, matching_ids
 from .proto import metadata_store_pb2 as pb
@@ -68,7 +69,6 @@ PARENT_CONTEXTS: Table = ParentContextRow.__table__  # type: ignore[assignment]
 
 MAX_PAGE_SIZE = 100  # as ML-Metadata: larger pages are cut to this size
 DEFAULT_MAX_HOPS = 20
-_CHUNK = 500  # ids per IN (...) list
 INPUT_EVENTS = (pb.Event.DECLARED_INPUT, pb.Event.INPUT, pb.Event.INTERNAL_INPUT)
 OUTPUT_EVENTS = (
     pb.Event.DECLARED_OUTPUT,
@@ -185,11 +185,6 @@ _CONTEXT_PAIRS = {
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def uri_digest(uri: str) -> str:
@@ -364,12 +359,14 @@ class MetadataStore:
             rows = conn.execute(select(TYPES).where(condition).order_by(TYPES.c.id)).all()
         else:
             rows = [
-                r for c in chunks(type_ids) for r in conn.execute(_TYPES_BY_IDS, {"ids": list(c)})
+                r
+                for c in in_chunks(type_ids)
+                for r in conn.execute(_TYPES_BY_IDS, {"ids": list(c)})
             ]
         if not rows:
             return []
         props: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for chunk in chunks([row.id for row in rows]):
+        for chunk in in_chunks([row.id for row in rows]):
             for type_id, name, data_type in conn.execute(
                 _TYPE_PROPERTIES_BY_IDS, {"ids": list(chunk)}
             ):
@@ -486,7 +483,7 @@ class MetadataStore:
 
     def _existing_rows(self, session: Session, kind: NodeKind, ids: list[int]) -> dict[int, Any]:
         found: dict[int, Any] = {}
-        for chunk in chunks(ids):
+        for chunk in in_chunks(ids):
             for row in session.execute(select(kind.table).where(kind.table.c.id.in_(chunk))):
                 found[row.id] = row
         return found
@@ -513,7 +510,7 @@ class MetadataStore:
                 missing.append(type_id)
             else:
                 entries[type_id] = entry
-        for chunk in chunks(sorted(missing)):
+        for chunk in in_chunks(sorted(missing)):
             loaded: dict[int, tuple[int, dict[str, int]]] = {
                 type_id: (type_kind, {})
                 for type_id, type_kind in conn.execute(
@@ -682,7 +679,7 @@ class MetadataStore:
         rows: dict[int, Any] = {}
         props: dict[int, list[Any]] = defaultdict(list)
         conn = session.connection()
-        for chunk in chunks(ids):
+        for chunk in in_chunks(ids):
             for row in conn.execute(_ROWS_BY_IDS[kind.name], {"ids": list(chunk)}):
                 rows[row.id] = row
             for prop in conn.execute(_PROPERTIES_BY_IDS[kind.name], {"ids": list(chunk)}):
@@ -881,7 +878,7 @@ class MetadataStore:
     ) -> set[tuple[int, int, int]]:
         artifact_ids = sorted({k[0] for k in keys})
         found: set[tuple[int, int, int]] = set()
-        for chunk in chunks(artifact_ids):
+        for chunk in in_chunks(artifact_ids):
             for row in session.execute(
                 select(EVENTS.c.artifact_id, EVENTS.c.execution_id, EVENTS.c.type).where(
                     EVENTS.c.artifact_id.in_(chunk)
@@ -898,7 +895,7 @@ class MetadataStore:
             return
         wanted = sorted(ids)
         present: set[int] = set()
-        for chunk in chunks(wanted):
+        for chunk in in_chunks(wanted):
             present.update(
                 session.execute(select(kind.table.c.id).where(kind.table.c.id.in_(chunk))).scalars()
             )
@@ -917,7 +914,7 @@ class MetadataStore:
     def _events(self, session: Session, column: Any, ids: Sequence[int]) -> list[pb.Event]:
         out = []
         conn = session.connection()
-        for chunk in chunks(list(dict.fromkeys(ids))):
+        for chunk in in_chunks(list(dict.fromkeys(ids))):
             for row in conn.execute(_EVENTS_BY[column.name], {"ids": list(chunk)}):
                 out.append(_event_message(row))
         return out
@@ -1336,7 +1333,7 @@ class MetadataStore:
         found: dict[int, None] = {}
         statement = _NEIGHBOURS[(source.name, target.name)]
         conn = session.connection()
-        for chunk in chunks(list(ids)):
+        for chunk in in_chunks(list(ids)):
             params = {"ids": list(chunk), "types": list(types)}
             found.update(dict.fromkeys(sorted(conn.execute(statement, params).scalars())))
         return list(found)
@@ -1347,7 +1344,7 @@ class MetadataStore:
         if ending is None or not ending.filter_query.strip() or not ids:
             return set()
         matched: set[int] = set()
-        for chunk in chunks(list(ids)):
+        for chunk in in_chunks(list(ids)):
             statement = matching_ids(ending.filter_query, kind.filter_tables).where(
                 kind.table.c.id.in_(chunk)
             )
@@ -1420,7 +1417,7 @@ class MetadataStore:
     ) -> list[tuple[int, int]]:
         pairs: list[tuple[int, int]] = []
         conn = session.connection()
-        for chunk in chunks(list(ids)):
+        for chunk in in_chunks(list(ids)):
             pairs.extend(
                 (int(c), int(n))
                 for c, n in conn.execute(_CONTEXT_PAIRS[table.name], {"ids": list(chunk)})

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import Pipeline, PipelineVersion
+from domain.schema import in_chunks
 
 from .listing_support import list_page
 from .rows import PipelineRow, PipelineVersionRow
@@ -168,12 +169,13 @@ _EXISTING_VERSIONS = select(VERSIONS.c.pipeline_version_id).where(
 
 
 def existing_version_ids(session: Session, version_ids: list[str]) -> set[str]:
-    """Which of ``version_ids`` exist (one primary-key lookup per 500 ids)."""
-    found: set[str] = set()
-    for i in range(0, len(version_ids), 500):
-        chunk = version_ids[i : i + 500]
-        found.update(session.connection().execute(_EXISTING_VERSIONS, {"b_ids": chunk}).scalars())
-    return found
+    """Which of ``version_ids`` exist (one primary-key lookup per IN list)."""
+    connection = session.connection()
+    return {
+        version_id
+        for chunk in in_chunks(version_ids)
+        for version_id in connection.execute(_EXISTING_VERSIONS, {"b_ids": chunk}).scalars()
+    }
 
 
 def find_version_by_name(session: Session, pipeline_id: str, name: str) -> PipelineVersion | None:

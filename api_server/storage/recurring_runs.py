@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import RecurringRun
+from domain.schema import in_chunks
 from domain.states import RecurringRunStatus, enum_names
 
 from .listing_support import list_page
@@ -190,7 +191,6 @@ _ENABLED_IN = RECURRING_RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding
 )
 _COUNT_ENABLED = select(func.count()).where(_ENABLED_IN)
 _ENABLED_IDS = select(RECURRING_RUNS.c.recurring_run_id).where(_ENABLED_IN)
-_IN_CHUNK = 500
 
 
 def enabled_ids(session: Session, recurring_run_ids: list[str]) -> set[str]:
@@ -198,8 +198,7 @@ def enabled_ids(session: Session, recurring_run_ids: list[str]) -> set[str]:
     them: a count per chunk answers that without fetching thousands of ids."""
     found: set[str] = set()
     connection = session.connection()
-    for i in range(0, len(recurring_run_ids), _IN_CHUNK):
-        chunk = recurring_run_ids[i : i + _IN_CHUNK]
+    for chunk in in_chunks(recurring_run_ids):
         if connection.execute(_COUNT_ENABLED, {"b_ids": chunk}).scalar_one() == len(chunk):
             found.update(chunk)
         else:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api_server.listing import Field, FieldKind, ListOptions
 from domain.resources import Run, RuntimeStatus, Status, Task
+from domain.schema import in_chunks
 from domain.states import ACTIVE_STATES, RuntimeState, StorageState, enum_names
 from domain.timestamps import from_micros
 
@@ -152,15 +153,13 @@ _ACTIVE_BY_RECURRING = select(RUNS.c.recurring_run_id, RUNS.c.scheduled_at).wher
     RUNS.c.recurring_run_id.in_(bindparam("b_ids", expanding=True)),
     RUNS.c.state.in_(_ACTIVE_STATES),
 )
-_IN_CHUNK = 500  # ids per IN list: well inside every backend's parameter limit
 
 
 def existing_ids(session: Session, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` exist (primary-key lookups)."""
     found: set[str] = set()
     connection = session.connection()
-    for i in range(0, len(run_ids), _IN_CHUNK):
-        chunk = run_ids[i : i + _IN_CHUNK]
+    for chunk in in_chunks(run_ids):
         found.update(connection.execute(_EXISTING, {"b_ids": chunk}).scalars())
     return found
 
@@ -172,8 +171,7 @@ def active_by_recurring_run(
     recurring_run_id)."""
     slots: dict[str, list[datetime | None]] = defaultdict(list)
     connection = session.connection()
-    for i in range(0, len(recurring_run_ids), _IN_CHUNK):
-        chunk = recurring_run_ids[i : i + _IN_CHUNK]
+    for chunk in in_chunks(recurring_run_ids):
         for recurring_run_id, scheduled_at in connection.execute(
             _ACTIVE_BY_RECURRING, {"b_ids": chunk}
         ):
@@ -373,28 +371,27 @@ def _delete_children(session: Session, run_ids: Any) -> None:
 
 
 def get_task_rows(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
-    """The task rows with these ids, keyed by id (one query per 500 ids)."""
-    found: dict[str, Row[Any]] = {}
-    ids = sorted(task_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in session.connection().execute(select(TASKS).where(TASKS.c.task_id.in_(chunk))):
-            found[row.task_id] = row
-    return found
+    """The task rows with these ids, keyed by id (one query per IN list)."""
+    return _tasks_by_id(session, task_ids, TASKS.c)
 
 
-def get_task_states(session: Session, task_ids: set[str]) -> dict[str, Any]:
-    """The run, state and generation of the tasks with these ids, keyed by id (one query
-    per 500 ids): what applying status events needs of most rows, without decoding their
-    JSON columns (:func:`get_task_rows` reads a whole row when its details matter)."""
-    found: dict[str, Any] = {}
-    ids = sorted(task_ids)
-    columns = (TASKS.c.task_id, TASKS.c.run_id, TASKS.c.state, TASKS.c.generation)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in session.connection().execute(select(*columns).where(TASKS.c.task_id.in_(chunk))):
-            found[row.task_id] = row
-    return found
+_TASK_STATE_COLUMNS = (TASKS.c.task_id, TASKS.c.run_id, TASKS.c.state, TASKS.c.generation)
+
+
+def get_task_states(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
+    """The run, state and generation of the tasks with these ids, keyed by id: what applying
+    status events needs of most rows, without decoding their JSON columns
+    (:func:`get_task_rows` reads a whole row when its details matter)."""
+    return _tasks_by_id(session, task_ids, _TASK_STATE_COLUMNS)
+
+
+def _tasks_by_id(session: Session, task_ids: set[str], columns: Any) -> dict[str, Row[Any]]:
+    connection = session.connection()
+    return {
+        row.task_id: row
+        for chunk in in_chunks(sorted(task_ids))
+        for row in connection.execute(select(*columns).where(TASKS.c.task_id.in_(chunk)))
+    }
 
 
 def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:

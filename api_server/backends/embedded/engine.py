@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -151,14 +151,14 @@ class EmbeddedEngine:
         positions = [i for i, (command, _) in enumerate(commands) if command == "done"]
         if not positions:
             return
-        finished = [commands[i][1] for i in positions]
+        finished: list[_Finished] = [commands[i][1] for i in positions]
         try:
-            outcomes = self.runner.finish([(job, key, done) for *_, done, job, key in finished])
+            outcomes = self.runner.finish([(f.job, f.cache_key, f.outcome) for f in finished])
         except Exception:  # lineage and cache are records, not conditions of success
             logger.exception("could not record the lineage of finished jobs")
             return
-        for position, payload, outcome in zip(positions, finished, outcomes, strict=True):
-            commands[position] = ("done", (*payload[:3], outcome, *payload[4:]))
+        for position, done, outcome in zip(positions, finished, outcomes, strict=True):
+            commands[position] = ("done", done._replace(outcome=outcome))
 
     @property
     def sink(self) -> StatusSink:
@@ -231,11 +231,10 @@ class EmbeddedEngine:
         if interpreter is not None and interpreter.run.generation == generation:
             batch.add(interpreter, interpreter.job_started(node_id, when, detail))
 
-    def _on_done(self, payload: tuple[str, int, str, JobOutcome, Job, str], batch: _Batch) -> None:
-        run_id, generation, node_id, outcome, _, _ = payload
-        interpreter = self._runs.get(run_id)
-        if interpreter is not None and interpreter.run.generation == generation:
-            batch.add(interpreter, interpreter.job_finished(node_id, outcome))
+    def _on_done(self, done: _Finished, batch: _Batch) -> None:
+        interpreter = self._runs.get(done.run_id)
+        if interpreter is not None and interpreter.run.generation == done.generation:
+            batch.add(interpreter, interpreter.job_finished(done.node_id, done.outcome))
 
     def _on_terminate(self, run_id: str, batch: _Batch) -> None:
         interpreter = self._runs.get(run_id)
@@ -362,7 +361,19 @@ class EmbeddedEngine:
         if self._stopping.is_set():
             return  # shutting down: the task runs again after restart
         self._metrics.task_done(outcome)
-        self._commands.put(("done", (*key, outcome, job, cache_key)))
+        self._commands.put(("done", _Finished(*key, outcome, job, cache_key)))
+
+
+class _Finished(NamedTuple):
+    """The "done" command: a job's outcome, with the job and cache key that ``finish``
+    needs to record its lineage and store its cache entry."""
+
+    run_id: str
+    generation: int
+    node_id: str
+    outcome: JobOutcome
+    job: Job
+    cache_key: str
 
 
 # Commands applied before their transitions are written in one go.

@@ -16,7 +16,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -416,14 +416,7 @@ def _with_lineage_ids(outcome: JobOutcome, ids: Mapping[str, Any]) -> JobOutcome
             + list(items[len(by_name.get(name) or []) :])
             for name, items in outputs["artifacts"].items()
         }
-    return JobOutcome(
-        state=outcome.state,
-        outputs=outputs,
-        error=outcome.error,
-        executor_detail=detail,
-        start_time=outcome.start_time,
-        end_time=outcome.end_time,
-    )
+    return replace(outcome, outputs=outputs, executor_detail=detail)
 
 
 def _staging(work: Path) -> Path:

@@ -1,5 +1,6 @@
-"""Fixtures of the storage and service suite: compiled specs, a controllable clock and
-row counts. Every test here runs once per backend in ``HEADRACE_TEST_DATABASES``."""
+"""Fixtures of the storage and service suite: compiled specs, a controllable clock, row
+counts and the SQL a call sends. Every test here runs once per backend in
+``HEADRACE_TEST_DATABASES``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from service_inputs import COMPILED, Clock
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from api_server.rest.dependencies import Services
 from api_server.services import ListQuery
@@ -64,6 +65,29 @@ def count_rows(db: Database) -> Callable[[str], int]:
             return int(session.execute(select(func.count()).select_from(table)).scalar_one())
 
     return count
+
+
+@pytest.fixture
+def sent_statements(services: Services) -> Callable[[Callable[[], object]], list[str]]:
+    """``sent_statements(call)``: the SQL ``call()`` sent to the database, through any of
+    its engines (a ``before_cursor_execute`` listener on each)."""
+
+    def record_call(call: Callable[[], object]) -> list[str]:
+        sent: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            sent.append(statement)
+
+        for engine in services.db.engines:
+            event.listen(engine, "before_cursor_execute", record)
+        try:
+            call()
+        finally:
+            for engine in services.db.engines:
+                event.remove(engine, "before_cursor_execute", record)
+        return sent
+
+    return record_call
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
 """No N+1: reading a list or a run issues a fixed number of SQL statements, whatever the
 number of items, on each backend. Statements are counted with a ``before_cursor_execute``
-listener on the services' engine."""
+listener on each of the services' engines (the ``sent_statements`` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from service_inputs import Clock
-from sqlalchemy import event
 
 from api_server.backends import RunStatusEvent, TaskStatusEvent
 from api_server.rest.dependencies import Services
@@ -30,39 +28,12 @@ SMALL, LARGE = 5, 50
 MOST = 6
 
 
-class StatementLog:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self.statements)
-
-
 @pytest.fixture
-def count_statements(services: Services) -> Callable[[Callable[[], object]], int]:
+def count_statements(
+    sent_statements: Callable[[Callable[[], object]], list[str]],
+) -> Callable[[Callable[[], object]], int]:
     """``count_statements(call)``: how many statements ``call()`` sent to the database."""
-
-    @contextmanager
-    def recording() -> Iterator[StatementLog]:
-        log = StatementLog()
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            log.statements.append(statement)
-
-        for engine in services.db.engines:
-            event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield log
-        finally:
-            for engine in services.db.engines:
-                event.remove(engine, "before_cursor_execute", record)
-
-    def count(call: Callable[[], object]) -> int:
-        with recording() as log:
-            call()
-        return len(log)
-
-    return count
+    return lambda call: len(sent_statements(call))
 
 
 def grow_and_compare(

@@ -5,14 +5,12 @@ aggregated as JSON inside the run's and the tasks' own statements)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
 from service_inputs import Clock
-from sqlalchemy import event
 
 from api_server.backends import RunStatusEvent, TaskStatusEvent
 from api_server.rest.dependencies import Services
@@ -136,31 +134,11 @@ def test_task_histories_read_back_whole_per_task_and_in_write_order(
 
 
 @pytest.fixture
-def statements(services: Services) -> Callable[[Callable[[], object]], list[str]]:
+def statements(
+    sent_statements: Callable[[Callable[[], object]], list[str]],
+) -> Callable[[Callable[[], object]], list[str]]:
     """``statements(call)``: the SQL ``call()`` sent, without SQLite's BEGIN."""
-
-    @contextmanager
-    def recording() -> Iterator[list[str]]:
-        sent: list[str] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            if not statement.startswith("BEGIN"):
-                sent.append(statement)
-
-        for engine in services.db.engines:
-            event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield sent
-        finally:
-            for engine in services.db.engines:
-                event.remove(engine, "before_cursor_execute", record)
-
-    def record_call(call: Callable[[], object]) -> list[str]:
-        with recording() as sent:
-            call()
-        return sent
-
-    return record_call
+    return lambda call: [s for s in sent_statements(call) if not s.startswith("BEGIN")]
 
 
 def _run_of_version(services: Services, spec: dict[str, Any]) -> Run:

@@ -47,12 +47,13 @@ def with_folder(root: Path, item: int) -> None:
     subprocess.run(_argv(item), env=ENV, cwd=folder, start_new_session=True, check=True)
 
 
-def with_log(root: Path, item: int) -> None:
+def _start_logged(root: Path, item: int) -> subprocess.Popen[bytes]:
+    """A new folder as cwd, a new log file there as stdout/stderr, a new session."""
     folder = root / str(item)
     os.mkdir(folder)
     log = os.open(folder / "task.log", LOG_FLAGS, 0o666)
     try:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             _argv(item),
             env=ENV,
             cwd=folder,
@@ -63,26 +64,15 @@ def with_log(root: Path, item: int) -> None:
         )
     finally:
         os.close(log)
-    process.wait()
+
+
+def with_log(root: Path, item: int) -> None:
+    _start_logged(root, item).wait()
 
 
 def like_the_launcher(root: Path, item: int) -> None:
     """Folder, log, session, then the launcher's wait: pidfd, waitid(WNOWAIT), killpg."""
-    folder = root / str(item)
-    os.mkdir(folder)
-    log = os.open(folder / "task.log", LOG_FLAGS, 0o666)
-    try:
-        process = subprocess.Popen(
-            _argv(item),
-            env=ENV,
-            cwd=folder,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        os.close(log)
+    process = _start_logged(root, item)
     pidfd = os.pidfd_open(process.pid)
     try:
         while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:

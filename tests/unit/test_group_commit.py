@@ -64,6 +64,20 @@ def submit_all(commit: GroupCommit[int, int], items: list[int]) -> list[int | Ba
         return list(pool.map(submit, items))
 
 
+def behind_a_held_batch(
+    writer: Writer, commit: GroupCommit[int, int], items: list[int]
+) -> list[int | BaseException]:
+    """Submit 0 (its batch held open by ``writer``), then ``items`` from threads of their
+    own while it is held; the outcomes of ``items``, once 0's caller is answered too."""
+    writer.commit = commit
+    first = threading.Thread(target=commit.submit, args=(0,))
+    first.start()
+    wait_until(lambda: len(writer.batches) == 1)
+    results = submit_all(commit, items)
+    first.join(WAIT)
+    return results
+
+
 def test_a_lone_item_is_written_at_once_in_a_batch_of_its_own() -> None:
     writer = Writer()
     commit: GroupCommit[int, int] = GroupCommit(writer)
@@ -75,12 +89,7 @@ def test_a_lone_item_is_written_at_once_in_a_batch_of_its_own() -> None:
 def test_items_queued_during_a_write_share_the_next_batch() -> None:
     writer = Writer(hold_first_until_queued=5)
     commit: GroupCommit[int, int] = GroupCommit(writer)
-    writer.commit = commit
-    first = threading.Thread(target=commit.submit, args=(0,))
-    first.start()
-    wait_until(lambda: len(writer.batches) == 1)
-    results = submit_all(commit, [1, 2, 3, 4, 5])
-    first.join(WAIT)
+    results = behind_a_held_batch(writer, commit, [1, 2, 3, 4, 5])
     assert results == [10, 20, 30, 40, 50]
     assert writer.batches[0] == [0]
     assert sorted(writer.batches[1]) == [1, 2, 3, 4, 5]
@@ -89,12 +98,7 @@ def test_items_queued_during_a_write_share_the_next_batch() -> None:
 def test_a_refused_item_fails_alone() -> None:
     writer = Writer(hold_first_until_queued=3)
     commit: GroupCommit[int, int] = GroupCommit(writer)
-    writer.commit = commit
-    first = threading.Thread(target=commit.submit, args=(0,))
-    first.start()
-    wait_until(lambda: len(writer.batches) == 1)
-    results = submit_all(commit, [1, 13, 2])
-    first.join(WAIT)
+    results = behind_a_held_batch(writer, commit, [1, 13, 2])
     assert results[0] == 10 and results[2] == 20
     assert isinstance(results[1], AlreadyExists)
     assert sorted(writer.batches[1]) == [1, 2, 13]
@@ -103,12 +107,7 @@ def test_a_refused_item_fails_alone() -> None:
 def test_a_failed_batch_is_written_item_by_item_so_only_the_culprit_fails() -> None:
     writer = Writer(hold_first_until_queued=3)
     commit: GroupCommit[int, int] = GroupCommit(writer)
-    writer.commit = commit
-    first = threading.Thread(target=commit.submit, args=(0,))
-    first.start()
-    wait_until(lambda: len(writer.batches) == 1)
-    results = submit_all(commit, [1, -1, 2])
-    first.join(WAIT)
+    results = behind_a_held_batch(writer, commit, [1, -1, 2])
     assert results[0] == 10 and results[2] == 20
     assert isinstance(results[1], RuntimeError)
     assert str(results[1]) == "item -1 cannot be written"
@@ -119,13 +118,8 @@ def test_a_failed_batch_is_written_item_by_item_so_only_the_culprit_fails() -> N
 def test_batches_are_capped_and_every_caller_is_answered() -> None:
     writer = Writer(hold_first_until_queued=10)
     commit: GroupCommit[int, int] = GroupCommit(writer, max_batch=4)
-    writer.commit = commit
-    first = threading.Thread(target=commit.submit, args=(0,))
-    first.start()
-    wait_until(lambda: len(writer.batches) == 1)
     items = list(range(1, 11))
-    assert submit_all(commit, items) == [i * 10 for i in items]
-    first.join(WAIT)
+    assert behind_a_held_batch(writer, commit, items) == [i * 10 for i in items]
     assert [len(batch) for batch in writer.batches] == [1, 4, 4, 2]
     # Nobody leads once the queue is empty: the next item leads a batch of its own.
     assert commit.submit(7) == 70
@@ -148,11 +142,6 @@ def test_an_error_every_item_would_meet_goes_to_the_whole_batch_at_once() -> Non
     commit: GroupCommit[int, int] = GroupCommit(
         writer, is_item_error=lambda exc: "as a whole" not in str(exc)
     )
-    writer.commit = commit
-    first = threading.Thread(target=commit.submit, args=(0,))
-    first.start()
-    wait_until(lambda: len(writer.batches) == 1)
-    results = submit_all(commit, [1, -1, 2])
-    first.join(WAIT)
+    results = behind_a_held_batch(writer, commit, [1, -1, 2])
     assert all(isinstance(r, RuntimeError) and "as a whole" in str(r) for r in results)
     assert len(writer.batches) == 2  # no batch of one after the failed batch

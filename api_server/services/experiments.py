@@ -16,13 +16,11 @@ from domain.states import RecurringRunStatus, StorageState
 
 from . import validation
 from .context import ListQuery, ServiceContext
+from .memo import Memo
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_NAME = "Default"
-
-
-_NAMESPACE_CACHE_SIZE = 10_000
 
 
 class ExperimentService:
@@ -31,7 +29,7 @@ class ExperimentService:
         self.backend = backend
         # Experiment id -> namespace. A namespace never changes, so run creation can skip
         # reading the experiment; its availability is still checked (claim_for_run).
-        self._namespaces: dict[str, str] = {}
+        self._namespaces: Memo[str, str] = Memo()
 
     def namespace_for_new_run(self, experiment_id: str) -> str:
         """The namespace of the experiment a run is being created in. Read once per
@@ -42,9 +40,7 @@ class ExperimentService:
             return known
         with self.ctx.db.read() as session:
             experiment = self.resolve_for_run(session, experiment_id, lock=False)
-        if len(self._namespaces) >= _NAMESPACE_CACHE_SIZE:
-            self._namespaces.clear()  # bounded; refilled on demand
-        self._namespaces[experiment.experiment_id] = experiment.namespace
+        self._namespaces.put(experiment.experiment_id, experiment.namespace)
         return experiment.namespace
 
     def create(

@@ -18,6 +18,7 @@ from domain.resources import Page, Pipeline, PipelineVersion
 
 from . import validation
 from .context import ListQuery, ServiceContext
+from .memo import Memo
 from .specs import document_of, package_from_body, store_package, wire_spec
 
 logger = logging.getLogger(__name__)
@@ -54,15 +55,12 @@ def parse_tags_param(raw: str | None) -> dict[str, str] | None:
     return validation.tags("tags", value)
 
 
-_RUN_VERSIONS_CACHE_SIZE = 10_000
-
-
 class PipelineService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         # Version id -> (pipeline id, spec digest): neither ever changes for a version, so
         # run creation reads them once; existence is checked where the run is written.
-        self._run_versions: dict[str, tuple[str, str]] = {}
+        self._run_versions: Memo[str, tuple[str, str]] = Memo()
 
     # --- pipelines -------------------------------------------------------------------
 
@@ -251,9 +249,7 @@ class PipelineService:
             with self.ctx.db.read() as session:
                 version = self.resolve_version(session, None, version_id)
             known = (version.pipeline_id, version.spec_digest)
-            if len(self._run_versions) >= _RUN_VERSIONS_CACHE_SIZE:
-                self._run_versions.clear()  # bounded; refilled on demand
-            self._run_versions[version_id] = known
+            self._run_versions.put(version_id, known)
         if pipeline_id and known[0] != pipeline_id:
             raise InvalidArgument(
                 f"pipeline_version_reference: version {version_id!r} does not belong"
@@ -265,7 +261,7 @@ class PipelineService:
         """Which of these versions no longer exist (deleted since a run referred to them)."""
         missing = version_ids - store.existing_version_ids(session, sorted(version_ids))
         for version_id in missing:
-            self._run_versions.pop(version_id, None)
+            self._run_versions.forget(version_id)
         return missing
 
     # --- internals -------------------------------------------------------------------

@@ -8,7 +8,7 @@ Public interface for the composition root:
 - ``start_server(store, host=..., port=...)``: the ``ml_metadata.MetadataStoreService`` gRPC
   server real ML-Metadata clients talk to.
 - ``LineageRecorder(store)``: records runs and tasks; ``EngineLineage(recorder)`` is the
-  embedded engine's lineage port (``record(job, outcome)``) over it.
+  embedded engine's lineage port (``record_many``, ``record``) over it.
 """
 
 from .engine_lineage import EngineLineage

@@ -1,13 +1,12 @@
 """The embedded engine's lineage port, over :class:`LineageRecorder`.
 
-The engine hands each finished job to ``record(job, outcome)`` and keeps the ids it returns
-in the task's details. This adapter reads the engine's ``Job``/``JobOutcome`` by attribute
+The engine hands the jobs that finished together to ``record_many`` and keeps the ids it
+returns in their task details (``record(job, outcome)`` does the same for one). This adapter reads the engine's ``Job``/``JobOutcome`` by attribute
 (the protocols below), so the metadata store needs nothing from the engine's package; the
 composition root plugs it in: ``EngineLineage(LineageRecorder(store))``.
 
-The engine records the jobs that finished together with ``record_many``: one transaction
-for all of them (the same work per task as ``record``, without a transaction each); when
-that batch fails, its tasks are recorded one by one, so a bad task fails alone.
+``record_many`` uses one transaction for all of them; when that batch fails, its tasks are
+recorded one by one, so a bad task fails alone.
 """
 
 from __future__ import annotations

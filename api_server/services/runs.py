@@ -568,12 +568,23 @@ class RunService:
         ended (a retry runs it again)."""
         if not events:
             return False
-        # Most events move a task to another state and need no more of its row than that;
-        # the whole row (JSON columns decoded) is read only for an event that compares
-        # details with it (an event in the task's current state).
+        # Most events move a task to another state and need no more of its row than that.
+        # An event in the task's current state compares details with the whole row (JSON
+        # columns decoded): those rows are read together, up front; a task that reaches an
+        # event's state within this batch reads its row on demand (_StoredRow).
+        states = store.get_task_states(session, {e.task_id for e in events})
+        restated = {
+            e.task_id for e in events if e.task_id in states and states[e.task_id].state == e.state
+        }
+        whole = store.get_task_rows(session, restated) if restated else {}
         rows = {
-            task_id: _TaskView(row.run_id, row.state, row.generation, _StoredRow(session, task_id))
-            for task_id, row in store.get_task_states(session, {e.task_id for e in events}).items()
+            task_id: _TaskView(
+                row.run_id,
+                row.state,
+                row.generation,
+                whole[task_id]._mapping if task_id in whole else _StoredRow(session, task_id),  # type: ignore[arg-type]
+            )
+            for task_id, row in states.items()
         }
         inserts: builtins.list[dict[str, Any]] = []
         pending_inserts: dict[str, dict[str, Any]] = {}

@@ -206,3 +206,44 @@ def test_getting_a_run_takes_the_same_statements_for_1_and_20_tasks(
     small = count_statements(lambda: services.runs.get(one))
     large = count_statements(lambda: services.runs.get(twenty))
     assert small == large <= MOST
+
+
+def test_restating_tasks_with_new_details_takes_the_same_statements_for_1_and_20(
+    services: Services,
+    clock: Clock,
+    compiled_spec: SpecLoader,
+    count_statements: Callable[[Callable[[], object]], int],
+) -> None:
+    spec = compiled_spec("minimal")
+
+    def restate(count: int) -> int:
+        run = services.runs.create(
+            RunInput(display_name=f"restate-{count}", source=PipelineSource(pipeline_spec=spec))
+        )
+        started = clock.advance(1)
+        ids = [f"{run.run_id}-{i}" for i in range(count)]
+        services.runs.report_status(
+            RunStatusEvent(
+                run.run_id,
+                0,
+                started,
+                state="RUNNING",
+                tasks=[TaskStatusEvent(t, "RUNNING", started) for t in ids],
+            )
+        )
+        # Still RUNNING, with details to compare against the stored rows (a new attempt).
+        event = RunStatusEvent(
+            run.run_id,
+            0,
+            clock.advance(1),
+            tasks=[
+                TaskStatusEvent(t, "RUNNING", clock.now, executor_detail={"attempt": 2})
+                for t in ids
+            ],
+        )
+        statements = count_statements(lambda: services.runs.report_status(event))
+        got = services.runs.get(run.run_id).tasks or []
+        assert [t.executor_detail for t in got] == [{"attempt": 2}] * count
+        return statements
+
+    assert restate(1) == restate(20)

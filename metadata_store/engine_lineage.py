@@ -1,9 +1,10 @@
 """The embedded engine's lineage port, over :class:`LineageRecorder`.
 
 The engine hands the jobs that finished together to ``record_many`` and keeps the ids it
-returns in their task details (``record(job, outcome)`` does the same for one). This adapter reads the engine's ``Job``/``JobOutcome`` by attribute
-(the protocols below), so the metadata store needs nothing from the engine's package; the
-composition root plugs it in: ``EngineLineage(LineageRecorder(store))``.
+returns in their task details (``record(job, outcome)`` does the same for one). This
+adapter reads the engine's ``Job``/``JobOutcome`` by attribute (the protocols below), so the
+metadata store needs nothing from the engine's package; the composition root plugs it in:
+``EngineLineage(LineageRecorder(store))``.
 
 ``record_many`` uses one transaction for all of them; when that batch fails, its tasks are
 recorded one by one, so a bad task fails alone.

@@ -97,8 +97,7 @@ class EngineLineage:
             except Exception as exc:
                 results[position] = exc
         recorded: list[RecordedTask | Exception] = []
-        keys = {(run_id, task.task_id) for _, run_id, task in batch}
-        if len(batch) > 1 and len(keys) == len(batch):
+        if len(batch) > 1:  # a task given twice fails the batch too (record_tasks checks)
             try:
                 recorded = list(self.recorder.record_tasks([(r, t) for _, r, t in batch]))
             except Exception:

@@ -169,6 +169,25 @@ def test_listing_recurring_runs_takes_the_same_statements_for_5_and_50(
     assert small == large <= MOST
 
 
+def running_with_tasks(
+    services: Services, clock: Clock, spec: dict[str, Any], name: str, count: int
+) -> tuple[str, list[str]]:
+    """A new RUNNING run with ``count`` RUNNING tasks (a root and its children): its id and
+    its tasks' ids."""
+    run = services.runs.create(
+        RunInput(display_name=name, source=PipelineSource(pipeline_spec=spec))
+    )
+    started = clock.advance(1)
+    tasks = [TaskStatusEvent("root-" + run.run_id, "RUNNING", started)] + [
+        TaskStatusEvent(f"{run.run_id}-{i}", "RUNNING", started, parent_task_id="root")
+        for i in range(count - 1)
+    ]
+    services.runs.report_status(
+        RunStatusEvent(run.run_id, 0, started, state="RUNNING", tasks=tasks)
+    )
+    return run.run_id, [t.task_id for t in tasks]
+
+
 def test_getting_a_run_takes_the_same_statements_for_1_and_20_tasks(
     services: Services,
     clock: Clock,
@@ -178,27 +197,17 @@ def test_getting_a_run_takes_the_same_statements_for_1_and_20_tasks(
     spec = compiled_spec("minimal")
 
     def run_with_tasks(count: int) -> str:
-        run = services.runs.create(
-            RunInput(display_name=f"tasks-{count}", source=PipelineSource(pipeline_spec=spec))
-        )
-        started = clock.advance(1)
-        tasks = [TaskStatusEvent("root-" + run.run_id, "RUNNING", started)] + [
-            TaskStatusEvent(f"{run.run_id}-{i}", "RUNNING", started, parent_task_id="root")
-            for i in range(count - 1)
-        ]
-        services.runs.report_status(
-            RunStatusEvent(run.run_id, 0, started, state="RUNNING", tasks=tasks)
-        )
+        run_id, task_ids = running_with_tasks(services, clock, spec, f"tasks-{count}", count)
         # A second history row for every task.
         services.runs.report_status(
             RunStatusEvent(
-                run.run_id,
+                run_id,
                 0,
                 clock.advance(1),
-                tasks=[TaskStatusEvent(t.task_id, "SUCCEEDED", clock.now) for t in tasks],
+                tasks=[TaskStatusEvent(t, "SUCCEEDED", clock.now) for t in task_ids],
             )
         )
-        return run.run_id
+        return run_id
 
     one, twenty = run_with_tasks(1), run_with_tasks(20)
     assert len(services.runs.get(twenty).tasks or []) == 20
@@ -217,32 +226,19 @@ def test_restating_tasks_with_new_details_takes_the_same_statements_for_1_and_20
     spec = compiled_spec("minimal")
 
     def restate(count: int) -> int:
-        run = services.runs.create(
-            RunInput(display_name=f"restate-{count}", source=PipelineSource(pipeline_spec=spec))
-        )
-        started = clock.advance(1)
-        ids = [f"{run.run_id}-{i}" for i in range(count)]
-        services.runs.report_status(
-            RunStatusEvent(
-                run.run_id,
-                0,
-                started,
-                state="RUNNING",
-                tasks=[TaskStatusEvent(t, "RUNNING", started) for t in ids],
-            )
-        )
+        run_id, task_ids = running_with_tasks(services, clock, spec, f"restate-{count}", count)
         # Still RUNNING, with details to compare against the stored rows (a new attempt).
         event = RunStatusEvent(
-            run.run_id,
+            run_id,
             0,
             clock.advance(1),
             tasks=[
                 TaskStatusEvent(t, "RUNNING", clock.now, executor_detail={"attempt": 2})
-                for t in ids
+                for t in task_ids
             ],
         )
         statements = count_statements(lambda: services.runs.report_status(event))
-        got = services.runs.get(run.run_id).tasks or []
+        got = services.runs.get(run_id).tasks or []
         assert [t.executor_detail for t in got] == [{"attempt": 2}] * count
         return statements
 

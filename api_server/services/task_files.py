@@ -1,15 +1,16 @@
 """What a run's tasks left behind: their logs and their output artifacts' content.
 
-A task's log is a local file the engine writes while the task runs (its path is kept in
-the task's ``executor_detail.log``). Artifacts live under the run's pipeline root, which may
-be a local folder or an object store; the composition root hands in the reader for both.
+A task's log is its stream in the engine's local log of the run (``domain.task_logs``): the
+file's path is kept in the task's ``executor_detail.log``, the stream's name in
+``executor_detail.log_stream``. Artifacts live under the run's pipeline root, which may be a
+local folder or an object store; the composition root hands in the reader for both.
 """
 
 from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ class ArtifactReader(Protocol):
 @dataclass(frozen=True)
 class TaskLog:
     path: Path
+    stream: str | None  # None: the whole file is the task's (runs of older servers)
     finished: bool
 
 
@@ -58,10 +60,16 @@ class TaskFileService:
         ran no process (a DAG, a cache hit, a task not started yet)."""
         with self.ctx.db.read() as session:
             row = self._task(session, run_id, node_id)
-        path = (row.executor_detail or {}).get("log")
+        detail = row.executor_detail or {}
+        path = detail.get("log")
         if not isinstance(path, str) or not path:
             raise NotFound(f"node {node_id!r} of run {run_id!r} has no log: it ran no process")
-        return TaskLog(path=Path(path), finished=row.state in TERMINAL_STATES)
+        stream = detail.get("log_stream")
+        return TaskLog(
+            path=Path(path),
+            stream=str(stream) if stream else None,
+            finished=row.state in TERMINAL_STATES,
+        )
 
     def is_finished(self, run_id: str, node_id: str) -> bool:
         with self.ctx.db.read() as session:
@@ -128,24 +136,3 @@ def _tar_folder(path: Path, limit: int) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         archive.add(path, arcname=path.name)
     return buffer.getvalue()
-
-
-def follow(path: Path, finished: Any, *, poll_seconds: float = 0.25) -> Iterator[bytes]:
-    """The log's bytes as they are written, until ``finished()`` and nothing is left."""
-    import time
-
-    position = 0
-    while True:
-        done = finished()
-        chunk = b""
-        if path.exists():
-            with path.open("rb") as fh:
-                fh.seek(position)
-                chunk = fh.read(1 << 16)
-        if chunk:
-            position += len(chunk)
-            yield chunk
-            continue
-        if done:
-            return
-        time.sleep(poll_seconds)

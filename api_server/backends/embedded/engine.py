@@ -18,7 +18,7 @@ Durability: every transition is reported (and committed) before the engine acts 
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
 run is rebuilt by its interpreter, which restores the executor tasks that had succeeded and
 runs everything else again. Processes left behind by the crashed server are killed first
-(each running task keeps a pid file beside its log).
+(each run keeps a list of the task processes it started, with their start times).
 """
 
 from __future__ import annotations
@@ -274,6 +274,7 @@ class EmbeddedEngine:
             run = interpreter.run
             if interpreter.finished and self._runs.get(run.run_id) is interpreter:
                 del self._runs[run.run_id]
+                self.runner.close_run(run.run_id)
                 logger.info(
                     "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
                 )

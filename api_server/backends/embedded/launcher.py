@@ -1,29 +1,34 @@
-"""Start task processes and stop them, whole trees included.
+"""Start task processes, collect their output, and stop them, whole trees included.
 
 Every task runs as the leader of a new session (``start_new_session=True``), so the task and
 everything it forks share one process group that can be signalled at once. A task ends like a
 container: when its main process exits, whatever it left running in its group is killed.
 ``kill()`` asks politely (SIGTERM to the group), waits a grace period, then SIGKILLs the group.
 
-The leader's exit is observed with ``waitid(WNOWAIT)`` before it is reaped: while the leader
-is an unreaped zombie its pid cannot be reused, so signalling its process group can never hit
-an unrelated process. Waiting uses a pidfd where the kernel offers one (no polling).
+One **watcher thread** per launcher follows every running task: it waits on each leader's
+pidfd and reads each task's stdout and stderr from a pipe, passing what it reads to the
+task's output (the run's log, see ``domain.task_logs``). A thread blocked per task would cost
+a wake-up, a lock hand-off and a few system calls more per task; one thread reading many
+descriptors takes them as they come.
 
-stdout and stderr go, unbuffered by us, to the task's log file opened for appending, so the
-log can be read (and served) while the task runs.
+A leader's exit is seen while it is still an unreaped zombie: its pid cannot be reused
+then, so signalling its process group can never hit an unrelated process. The watcher kills
+the rest of the group, reaps the leader, takes what is left in the pipe and only then says the
+task ended. Where the kernel offers no pidfd (or no epoll), a small thread per task waits for
+the leader and another reads its pipe; the rest is the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
 import signal
 import subprocess
 import threading
-import time
-import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between SIGTERM and SIGKILL when a task is killed.
 DEFAULT_GRACE_PERIOD = 2.0
+_READ_SIZE = 1 << 16
+
+
+class TaskOutput(Protocol):
+    """Where a task's stdout and stderr go (``domain.task_logs.TaskOutput``)."""
+
+    def write(self, data: bytes) -> None: ...
 
 
 class TaskProcess(Protocol):
@@ -52,10 +64,10 @@ class Launcher(Protocol):
         *,
         env: dict[str, str],
         cwd: Path,
-        log_path: Path,
+        output: TaskOutput,
         preamble: bytes = b"",
     ) -> TaskProcess:
-        """Start ``argv``; ``preamble`` goes into the log first (even if it cannot start)."""
+        """Start ``argv``; ``preamble`` goes to the output first (even if it cannot start)."""
         ...
 
 
@@ -66,8 +78,13 @@ class LaunchError(RuntimeError):
 class ProcessLauncher:
     """Runs each task as a plain child process in a process group of its own."""
 
-    def __init__(self, *, grace_period: float = DEFAULT_GRACE_PERIOD) -> None:
+    def __init__(
+        self, *, grace_period: float = DEFAULT_GRACE_PERIOD, use_pidfd: bool = True
+    ) -> None:
         self.grace_period = grace_period
+        self._watcher: _Watcher | None = None
+        self._watcher_lock = threading.Lock()
+        self._use_pidfd = use_pidfd and _Watcher.supported()
 
     def start(
         self,
@@ -75,20 +92,20 @@ class ProcessLauncher:
         *,
         env: dict[str, str],
         cwd: Path,
-        log_path: Path,
+        output: TaskOutput,
         preamble: bytes = b"",
     ) -> LocalProcess:
-        # One descriptor for the preamble and the process's output: no file object.
-        log = _open_log(log_path)
+        if preamble:
+            output.write(preamble)
+        if not argv:
+            raise LaunchError("empty command")
+        read_end, write_end = os.pipe()
         try:
-            _write_all(log, preamble)
-            if not argv:
-                raise LaunchError("empty command")
             try:
                 popen = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=write_end,
                     stderr=subprocess.STDOUT,
                     cwd=cwd,
                     env=env,
@@ -96,101 +113,248 @@ class ProcessLauncher:
                     close_fds=True,
                 )
             except OSError as exc:
-                _write_all(log, f"cannot start {argv[0]!r}: {exc}\n".encode())
+                os.close(read_end)
+                output.write(f"cannot start {argv[0]!r}: {exc}\n".encode())
                 raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
-            os.close(log)
-        logger.debug("task process started", extra={"pid": popen.pid, "argv0": argv[0]})
-        return LocalProcess(popen, grace_period=self.grace_period)
+            os.close(write_end)
+        process = LocalProcess(popen, read_end, output, grace_period=self.grace_period)
+        if self._use_pidfd:
+            self._watcher_for().watch(process)
+        else:
+            process.watch_with_threads()
+        return process
 
-
-def _open_log(path: Path) -> int:
-    """The log file opened for appending (created, with its folder, if missing)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o666)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o666)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    def _watcher_for(self) -> _Watcher:
+        watcher = self._watcher
+        if watcher is None:
+            with self._watcher_lock:
+                if self._watcher is None:
+                    self._watcher = _Watcher()
+                watcher = self._watcher
+        return watcher
 
 
 class LocalProcess:
     """A started task: its leader process and, through it, its process group."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], *, grace_period: float) -> None:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        pipe: int,
+        output: TaskOutput,
+        *,
+        grace_period: float,
+    ) -> None:
         self._popen = popen
         self.pid = popen.pid
         self.grace_period = grace_period
+        self._pipe: int | None = pipe
+        self._output = output
         self._lock = threading.Lock()
-        self._pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):
-            self._pidfd = os.pidfd_open(self.pid)
-            # Closed with the object, not on reap: another thread may still be polling it.
-            weakref.finalize(self, os.close, self._pidfd)
+        self._exited = threading.Event()  # the leader exited (maybe not reaped yet)
+        self._ended = threading.Event()  # reaped, group killed, output all taken
+        self._on_end: list[Callable[[LocalProcess], None]] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode if self._ended.is_set() else None
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Block until the task's main process exits (or ``timeout`` seconds pass); on exit,
-        kill what it left behind in its group, reap it and return its exit code."""
-        if self._popen.returncode is not None:
-            return self._popen.returncode
-        if not self._await_exit(timeout):
+        """Block until the task has ended (or ``timeout`` seconds pass): its main process
+        exited, what it left behind in its group was killed, its output was all taken."""
+        if not self._ended.wait(timeout):
             return None
-        return self._finish()
-
-    def kill(self) -> None:
-        """SIGTERM the whole group, SIGKILL it after the grace period, reap the leader."""
-        if self._popen.returncode is not None:
-            self._signal_group(signal.SIGKILL)  # stragglers of an exited leader
-            return
-        self._signal_group(signal.SIGTERM)
-        if not self._await_exit(self.grace_period):
-            logger.info("task did not stop on SIGTERM, killing it", extra={"pid": self.pid})
-        self._finish()
-
-    def _await_exit(self, timeout: float | None) -> bool:
-        """True once the leader has exited; it stays unreaped (a zombie) until _finish."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.0005
-        while True:
-            if self._has_exited():
-                return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            if self._pidfd is not None:
-                poller = select.poll()
-                poller.register(self._pidfd, select.POLLIN)
-                poller.poll(None if remaining is None else max(1, int(remaining * 1000)))
-            else:
-                time.sleep(delay if remaining is None else min(delay, remaining))
-                delay = min(delay * 2, 0.05)
-
-    def _has_exited(self) -> bool:
-        if self._popen.returncode is not None:
-            return True
-        try:
-            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True  # already reaped elsewhere
-        return info is not None
-
-    def _finish(self) -> int:
-        """Kill the group's remaining members (the leader is a zombie, so the group id is
-        still ours), then reap the leader."""
-        with self._lock:
-            if self._popen.returncode is None:
-                self._signal_group(signal.SIGKILL)
-                self._popen.wait()
         code = self._popen.returncode
         assert code is not None
         return code
 
-    def _signal_group(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+    def on_end(self, callback: Callable[[LocalProcess], None]) -> None:
+        """Call ``callback(self)`` once the task has ended (at once if it has)."""
+        with self._lock:
+            if not self._ended.is_set():
+                self._on_end.append(callback)
+                return
+        callback(self)
+
+    def kill(self) -> None:
+        """SIGTERM the whole group, SIGKILL it after the grace period; returns once the task
+        has ended."""
+        if self._ended.is_set():
+            return  # the group was killed when the leader exited
+        self._signal_group(signal.SIGTERM)
+        if not self._exited.wait(self.grace_period):
+            logger.info("task did not stop on SIGTERM, killing it", extra={"pid": self.pid})
+            self._signal_group(signal.SIGKILL)
+        self._ended.wait()
+
+    # --- called by whoever watches the process -----------------------------------------
+
+    def read_output(self) -> bool:
+        """Take what the pipe holds now; False once it is closed (all read)."""
+        pipe = self._pipe
+        if pipe is None:
+            return False
+        try:
+            data = os.read(pipe, _READ_SIZE)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                return True
+            data = b""
+        if data:
+            self._write(data)
+            return True
+        return False
+
+    def has_exited(self) -> bool:
+        """The leader has exited (it may still be an unreaped zombie)."""
+        if self._popen.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def leader_exited(self) -> None:
+        """The leader is a zombie: kill the rest of its group, reap it, take the output
+        still in the pipe, and mark the task ended."""
+        self._exited.set()
+        with self._lock:
+            if self._popen.returncode is None:
+                self._signal_group(signal.SIGKILL, locked=True)
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                    self._popen.returncode = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:  # reaped elsewhere: its code is lost
+                    self._popen.returncode = -signal.SIGKILL
+        if self._reader is not None:
+            # The reader thread owns the pipe; the group is dead, so it sees the end soon
+            # (unless something that left the group still holds the pipe).
+            self._reader.join(timeout=1.0)
+        else:
+            self._drain()
+        with self._lock:
+            self._ended.set()
+            callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("a task-end callback failed", extra={"pid": self.pid})
+
+    def _drain(self) -> None:
+        """Read the pipe until nothing is left now; what a process outside the group still
+        writes later is not waited for (the pipe is closed under it)."""
+        pipe = self._pipe
+        if pipe is None:
+            return
+        os.set_blocking(pipe, False)
+        while True:
+            try:
+                data = os.read(pipe, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not data:
+                break
+            self._write(data)
+        self._pipe = None
+        os.close(pipe)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._output.write(data)
+        except OSError:
+            logger.exception("could not write a task's output", extra={"pid": self.pid})
+
+    def watch_with_threads(self) -> None:
+        """Without pidfd and epoll: one thread reads the pipe, one waits for the leader."""
+        pipe = self._pipe
+        assert pipe is not None
+
+        def read() -> None:
+            while self.read_output():
+                pass
+            self._pipe = None
+            os.close(pipe)
+
+        def wait() -> None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            self.leader_exited()
+
+        self._reader = threading.Thread(target=read, name=f"task-{self.pid}-out", daemon=True)
+        self._reader.start()
+        threading.Thread(target=wait, name=f"task-{self.pid}-wait", daemon=True).start()
+
+    def _signal_group(self, signum: int, *, locked: bool = False) -> None:
+        """Signal the group while its leader is unreaped (so its id cannot be reused)."""
+        if not locked:
+            with self._lock:
+                self._signal_group(signum, locked=True)
+            return
+        if self._popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signum)
+
+
+class _Watcher:
+    """The thread that follows every task of a launcher: leaders' pidfds and output pipes
+    in one epoll set."""
+
+    @staticmethod
+    def supported() -> bool:
+        return hasattr(select, "epoll") and hasattr(os, "pidfd_open")
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        # fd -> (process, is the pidfd). Filled before the fd is registered.
+        self._fds: dict[int, tuple[LocalProcess, bool]] = {}
+        self._thread = threading.Thread(target=self._loop, name="headrace-tasks", daemon=True)
+        self._thread.start()
+
+    def watch(self, process: LocalProcess) -> None:
+        pipe = process._pipe
+        assert pipe is not None
+        os.set_blocking(pipe, False)
+        pidfd = os.pidfd_open(process.pid)
+        self._fds[pipe] = (process, False)
+        self._fds[pidfd] = (process, True)
+        # epoll_ctl may be called while the watcher waits: the new fds count at once.
+        self._epoll.register(pipe, select.EPOLLIN)
+        self._epoll.register(pidfd, select.EPOLLIN)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                events = self._epoll.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                entry = self._fds.get(fd)
+                if entry is None:
+                    continue
+                process, is_pidfd = entry
+                try:
+                    if is_pidfd:
+                        if not process.has_exited():
+                            continue  # an event for a closed pidfd whose number was reused
+                        self._forget(fd)
+                        os.close(fd)
+                        pipe = process._pipe
+                        if pipe is not None:
+                            self._forget(pipe)
+                        process.leader_exited()
+                    elif not process.read_output():
+                        self._forget(fd)
+                except Exception:  # keep watching the other tasks
+                    logger.exception("task watcher failed on a process", extra={"pid": process.pid})
+
+    def _forget(self, fd: int) -> None:
+        self._fds.pop(fd, None)
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)

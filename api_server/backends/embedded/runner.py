@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from domain.task_logs import RunLog, TaskOutput
+
 from .artifact_store import ArtifactStore
 from .environments import Environments
 from .executor_input import ExecutorOutputError, build_executor_input, read_executor_output
@@ -30,7 +32,11 @@ from .placeholders import PlaceholderError, resolve_command
 
 logger = logging.getLogger(__name__)
 
-_PID_FILE = "task.pid"
+# Each run's folder holds its tasks' log (one file, see domain.task_logs), a list of the
+# task processes it started (for reap_orphans), and one scratch folder per task attempt.
+_RUN_LOG = "tasks.log"
+_PIDS = "pids"
+_OLD_PID_FILE = "task.pid"  # one per task, written by servers before the list above
 # A failed task's error message is the last line of its log (a Python component's
 # exception), cut to this length.
 _ERROR_MAX_CHARS = 1000
@@ -94,6 +100,7 @@ class JobRunner:
         self._processes: dict[str, TaskProcess] = {}
         self._cancelled: set[str] = set()
         self._wakeups: dict[str, threading.Event] = {}
+        self._runs: dict[str, _RunFiles] = {}
 
     # --- control ------------------------------------------------------------------------
 
@@ -115,13 +122,21 @@ class JobRunner:
             self.kill(node_id)
 
     def reap_orphans(self, run_id: str) -> None:
-        """Kill task processes a crashed server left running for this run (their pid
-        files remain; the start time guards against a reused pid)."""
-        for pid_file in (self.config.work_dir / run_id).rglob(_PID_FILE):
+        """Kill task processes a crashed server left running for this run (the run's pid
+        list names them; the start time guards against a reused pid)."""
+        run_dir = self.config.work_dir / run_id
+        entries: list[str] = []
+        with contextlib.suppress(OSError):
+            entries = (run_dir / _PIDS).read_text().splitlines()
+        for pid_file in run_dir.rglob(_OLD_PID_FILE):
+            with contextlib.suppress(OSError):
+                entries.append(pid_file.read_text())
+            pid_file.unlink(missing_ok=True)
+        for entry in entries:
             try:
-                pid_text, start_text = pid_file.read_text().split()
+                pid_text, start_text = entry.split()
                 pid = int(pid_text)
-            except (OSError, ValueError):
+            except ValueError:
                 continue
             if pid > 1 and str(_process_start(pid)) == start_text:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -130,7 +145,20 @@ class JobRunner:
                         "killed a task process left by a previous server",
                         extra={"pid": pid, "run_id": run_id},
                     )
-            pid_file.unlink(missing_ok=True)
+        with self._lock:
+            files = self._runs.pop(run_id, None)
+        if files is not None:
+            files.close()
+        (run_dir / _PIDS).unlink(missing_ok=True)
+
+    def close_run(self, run_id: str) -> None:
+        """The run has ended here: close its log and forget its pid list."""
+        with self._lock:
+            files = self._runs.pop(run_id, None)
+        if files is not None:
+            files.close()
+            with contextlib.suppress(OSError):
+                files.pids_path.unlink(missing_ok=True)
 
     # --- one job ------------------------------------------------------------------------
 
@@ -169,11 +197,10 @@ class JobRunner:
         """Execute the job's process (after a cache miss), with its retries; ``key`` is its
         cache key ("" when not cached), under which :meth:`finish` stores a success."""
         root = job.context.pipeline_root or self.default_pipeline_root
-        task_dir = self._task_dir(job)
         detail: dict[str, Any] = {"attempts": []}
         if key:
             detail["cache_key"] = key
-        return self._attempts(job, root, task_dir, detail, started, on_start)
+        return self._attempts(job, root, self._run_files(job.run_id), detail, started, on_start)
 
     def finish(self, finished: Sequence[tuple[Job, str, JobOutcome]]) -> list[JobOutcome]:
         """Record the lineage of jobs that ended (``(job, cache key, outcome)``: one batch,
@@ -220,13 +247,13 @@ class JobRunner:
         self,
         job: Job,
         root: str,
-        task_dir: Path,
+        files: _RunFiles,
         detail: dict[str, Any],
         started: datetime,
         on_start: Callable[[dict[str, Any]], None],
     ) -> JobOutcome:
-        log_path = task_dir / "task.log"
-        detail["log"] = str(log_path)
+        detail["log"] = str(files.log.path)
+        detail["log_stream"] = job.node_id
         attempts: list[dict[str, Any]] = detail["attempts"]
         total = job.retry.max_retries + 1
         state: str = FAILED
@@ -243,7 +270,7 @@ class JobRunner:
                     state, error = CANCELED, "the run was terminated"
                     break
                 state, error, outputs = self._attempt(
-                    job, root, task_dir, number, log_path, attempts, detail, on_start
+                    job, root, files, number, attempts, detail, on_start
                 )
                 if state != FAILED:
                     break
@@ -265,9 +292,8 @@ class JobRunner:
         self,
         job: Job,
         root: str,
-        task_dir: Path,
+        files: _RunFiles,
         number: int,
-        log_path: Path,
         attempts: list[dict[str, Any]],
         detail: dict[str, Any],
         on_start: Callable[[dict[str, Any]], None],
@@ -281,25 +307,25 @@ class JobRunner:
         # KFP's PipelineTaskExecutorDetail names: the current job, and those that failed.
         detail["main_job"] = record["job"]
         detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
-        work = task_dir / f"attempt-{number}"
+        work = files.dir / f"{_flat_task_path(job)}.attempt-{number}"
         try:
             os.mkdir(work)
         except FileExistsError:  # left by a server that stopped: this attempt starts afresh
             shutil.rmtree(work)
             os.mkdir(work)
+        output = files.log.output(job.node_id)
         try:
-            process, executor_input = self._launch(job, root, work, log_path, number)
+            process, executor_input = self._launch(job, root, work, output, number)
         except (PlaceholderError, ExecutorOutputError, LaunchError, OSError, ValueError) as exc:
             record.update(end_time=_iso(self.clock()), error=str(exc))
             return FAILED, f"could not start the task: {exc}", {}
         with self._lock:
             self._processes[job.node_id] = process
         record["pid"] = process.pid
-        # Kept beside the task, not in the database: after a crash, the next server kills
-        # what is still running (see reap_orphans). One file write, no transaction.
-        pid_file = task_dir / _PID_FILE
-        pid_file.write_text(f"{process.pid} {_process_start(process.pid)}")
-        on_start({"log": detail["log"], "main_job": detail["main_job"]})
+        # Kept in the run's folder, not in the database: after a crash, the next server
+        # kills what is still running (see reap_orphans). One append, no transaction.
+        files.add_pid(process.pid)
+        on_start({"log": detail["log"], "log_stream": job.node_id, "main_job": detail["main_job"]})
         timeout = self._timeout(job)
         try:
             code = process.wait(timeout)
@@ -310,12 +336,11 @@ class JobRunner:
         finally:
             with self._lock:
                 self._processes.pop(job.node_id, None)
-            pid_file.unlink(missing_ok=True)
         record.update(end_time=_iso(self.clock()), exit_code=code)
         if self._is_cancelled(job.node_id):
             return CANCELED, "the run was terminated", {}
         if code != 0:
-            tail = _log_tail(log_path)
+            tail = failure_line(output.tail)
             message = (
                 f"{tail} (exit code {code})" if tail else f"the process exited with code {code}"
             )
@@ -332,7 +357,7 @@ class JobRunner:
         return SUCCEEDED, None, {"parameters": produced.parameters, "artifacts": artifacts}
 
     def _launch(
-        self, job: Job, root: str, work: Path, log_path: Path, number: int
+        self, job: Job, root: str, work: Path, output: TaskOutput, number: int
     ) -> tuple[TaskProcess, dict[str, Any]]:
         staging = _staging(work)
         inputs = self.artifacts.stage_inputs(job.artifacts, staging)
@@ -372,7 +397,7 @@ class JobRunner:
             }
         )
         header = f"--- attempt {number} at {_iso(self.clock())} ---\n".encode()
-        process = self.launcher.start(argv, env=env, cwd=work, log_path=log_path, preamble=header)
+        process = self.launcher.start(argv, env=env, cwd=work, output=output, preamble=header)
         return process, executor_input
 
     def _timeout(self, job: Job) -> float | None:
@@ -381,10 +406,12 @@ class JobRunner:
             return float(deadline)
         return self.config.task_timeout_seconds
 
-    def _task_dir(self, job: Job) -> Path:
-        path = self.config.work_dir / job.run_id / _task_path(job)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def _run_files(self, run_id: str) -> _RunFiles:
+        with self._lock:
+            files = self._runs.get(run_id)
+            if files is None:
+                files = self._runs[run_id] = _RunFiles(self.config.work_dir / run_id)
+        return files
 
     def _is_cancelled(self, node_id: str) -> bool:
         with self._lock:
@@ -419,9 +446,41 @@ def _with_lineage_ids(outcome: JobOutcome, ids: Mapping[str, Any]) -> JobOutcome
     return replace(outcome, outputs=outputs, executor_detail=detail)
 
 
+class _RunFiles:
+    """A run's folder, with its tasks' log and the list of task processes it started."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.dir = path
+        self.log = RunLog(path / _RUN_LOG)
+        self.pids_path = path / _PIDS
+        self._pids: int | None = None
+        self._lock = threading.Lock()
+
+    def add_pid(self, pid: int) -> None:
+        line = f"{pid} {_process_start(pid)}\n".encode()
+        with self._lock:
+            if self._pids is None:
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                self._pids = os.open(self.pids_path, flags, 0o644)
+            os.write(self._pids, line)
+
+    def close(self) -> None:
+        self.log.close()
+        with self._lock:
+            if self._pids is not None:
+                os.close(self._pids)
+                self._pids = None
+
+
 def _staging(work: Path) -> Path:
     """Where remote artifacts of a task live locally: beside its attempts, shared by them."""
-    return work.parent / "staging"
+    return work.with_name(work.name.rpartition(".attempt-")[0] + ".staging")
+
+
+def _flat_task_path(job: Job) -> str:
+    """The task's path in one folder name (``for-loop-2.iteration-3.train``)."""
+    return _task_path(job).replace("/", ".")
 
 
 def _task_path(job: Job) -> str:
@@ -432,18 +491,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _log_tail(path: Path) -> str:
-    """What a failed task's log says about the failure: a Python component's exception
-    (the last ``SomethingError: ...`` line), else the last line if it says anything
-    (a lone ``}`` closing the executor's input dump does not); "" when nothing fits."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 8192))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+def failure_line(text: str) -> str:
+    """What a failed task's output says about the failure: a Python component's exception
+    (the last ``SomethingError: ...`` line), else the last line if it says anything (a lone
+    ``}`` closing the executor's input dump does not); "" when nothing fits."""
     lines = [
         line.strip()
         for line in text.splitlines()
@@ -464,7 +515,11 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\
 def _process_start(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (guards against pid reuse)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stat = os.read(fd, 4096).decode()
+        finally:
+            os.close(fd)
     except OSError:
         return None
     fields = stat[stat.rfind(")") + 2 :].split()

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api_server.rest.dependencies import services
-from api_server.services.task_files import TaskFileService, follow
+from api_server.services.task_files import TaskFileService
+from domain.task_logs import follow, read_stream
 
 router = APIRouter(tags=["RunService"])
 log_router = APIRouter(tags=["RunService"])
@@ -46,10 +47,8 @@ async def read_log(
     log = await run_in_threadpool(files.log, run_id, node_id)
     if follow_log and not log.finished:
         return StreamingResponse(
-            follow(log.path, lambda: files.is_finished(run_id, node_id)),
+            follow(log.path, log.stream, lambda: files.is_finished(run_id, node_id)),
             media_type="text/plain; charset=utf-8",
         )
-    if not log.path.exists():
-        return Response(b"", media_type="text/plain; charset=utf-8")
-    content = await run_in_threadpool(log.path.read_bytes)
+    content, _ = await run_in_threadpool(read_stream, log.path, log.stream)
     return Response(content, media_type="text/plain; charset=utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from api_server.backends.embedded.launcher import LaunchError, LocalProcess, ProcessLauncher
+from domain.task_logs import RunLog, read_stream
 
 # Forks a background sleep and a subshell that forks another, records their pids, then waits.
 TREE_SCRIPT = """
@@ -26,6 +27,32 @@ wait
 
 
 _started: list[int] = []
+STREAM = "task-1"
+
+
+@pytest.fixture(autouse=True, params=["pidfd", "threads"])
+def watch_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs with the epoll/pidfd watcher and with the thread-per-task fallback."""
+    previous = _Mode.use_pidfd
+    _Mode.use_pidfd = request.param == "pidfd"
+    yield request.param
+    _Mode.use_pidfd = previous
+
+
+class _Mode:
+    use_pidfd = True
+
+
+def _launcher(grace: float = 2.0) -> ProcessLauncher:
+    return ProcessLauncher(grace_period=grace, use_pidfd=_Mode.use_pidfd)
+
+
+def _log(tmp_path: Path, folder: str = "logs") -> RunLog:
+    return RunLog(tmp_path / folder / "tasks.log")
+
+
+def _read(tmp_path: Path, folder: str = "logs") -> str:
+    return read_stream(tmp_path / folder / "tasks.log", STREAM)[0].decode()
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +65,8 @@ def _no_strays() -> Iterator[None]:
 
 
 def _start(tmp_path: Path, argv: list[str], *, grace: float = 2.0) -> LocalProcess:
-    process = ProcessLauncher(grace_period=grace).start(
-        argv, env=dict(os.environ), cwd=tmp_path, log_path=tmp_path / "logs" / "task.log"
+    process = _launcher(grace).start(
+        argv, env=dict(os.environ), cwd=tmp_path, output=_log(tmp_path).output(STREAM)
     )
     _started.append(process.pid)
     return process
@@ -73,24 +100,24 @@ def test_output_and_errors_are_appended_to_the_log(tmp_path: Path) -> None:
     assert first.wait(timeout=10) == 0
     assert _start(tmp_path, ["sh", "-c", "echo second; exit 3"]).wait(timeout=10) == 3
 
-    log = (tmp_path / "logs" / "task.log").read_text().splitlines()
+    log = _read(tmp_path).splitlines()
     assert log == ["to-out", "to-err", str(tmp_path), "second"]
 
 
 def test_environment_is_the_one_given(tmp_path: Path) -> None:
-    process = ProcessLauncher().start(
+    process = _launcher().start(
         ["/bin/sh", "-c", 'echo "$ONLY_THIS"; echo "${HOME:-unset}"'],
         env={"ONLY_THIS": "value"},
         cwd=tmp_path,
-        log_path=tmp_path / "task.log",
+        output=_log(tmp_path).output(STREAM),
     )
     assert process.wait(timeout=10) == 0
-    assert (tmp_path / "task.log").read_text() == "value\nunset\n"
+    assert _read(tmp_path) == "value\nunset\n"
 
 
 def test_wait_times_out_while_running_and_log_is_readable_meanwhile(tmp_path: Path) -> None:
     process = _start(tmp_path, ["sh", "-c", "echo ready; sleep 300"])
-    _until(lambda: "ready\n" in (tmp_path / "logs" / "task.log").read_text())
+    _until(lambda: "ready\n" in _read(tmp_path))
 
     assert process.wait(timeout=0.2) is None  # the timeout ends the wait, not the task
     assert not _is_gone(process.pid)
@@ -152,19 +179,19 @@ def test_kill_from_another_thread_ends_a_blocking_wait(tmp_path: Path) -> None:
 def test_missing_program_is_a_launch_error_in_the_log(tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="no-such-program"):
         _start(tmp_path, ["/no/such/dir/no-such-program"])
-    assert "no-such-program" in (tmp_path / "logs" / "task.log").read_text()
+    assert "no-such-program" in _read(tmp_path)
 
 
 def test_the_preamble_comes_first_in_the_log_even_when_the_program_cannot_start(
     tmp_path: Path,
 ) -> None:
-    log_path = tmp_path / "new-folder" / "task.log"
-    launcher = ProcessLauncher()
+    log = _log(tmp_path, "new-folder")
+    launcher = _launcher()
     process = launcher.start(
         ["sh", "-c", "echo out"],
         env=dict(os.environ),
         cwd=tmp_path,
-        log_path=log_path,
+        output=log.output(STREAM),
         preamble=b"--- attempt 1 ---\n",
     )
     _started.append(process.pid)
@@ -174,13 +201,54 @@ def test_the_preamble_comes_first_in_the_log_even_when_the_program_cannot_start(
             ["/no/such/program"],
             env={},
             cwd=tmp_path,
-            log_path=log_path,
+            output=log.output(STREAM),
             preamble=b"--- attempt 2 ---\n",
         )
     with pytest.raises(LaunchError, match="empty command"):
-        launcher.start([], env={}, cwd=tmp_path, log_path=log_path, preamble=b"--- attempt 3 ---\n")
+        launcher.start(
+            [], env={}, cwd=tmp_path, output=log.output(STREAM), preamble=b"--- attempt 3 ---\n"
+        )
 
-    lines = log_path.read_text().splitlines()
+    lines = _read(tmp_path, "new-folder").splitlines()
     assert lines[:3] == ["--- attempt 1 ---", "out", "--- attempt 2 ---"]
     assert "/no/such/program" in lines[3]
     assert lines[4:] == ["--- attempt 3 ---"]
+
+
+def test_concurrent_tasks_keep_their_own_output_in_one_log(tmp_path: Path) -> None:
+    """Many tasks writing at once into one run log: each stream reads back exactly its own
+    lines, in order, including output larger than a pipe's buffer."""
+    log = _log(tmp_path)
+    launcher = _launcher()
+    script = 'i=0; while [ $i -lt 2000 ]; do echo "$0 line $i"; i=$((i+1)); done'
+    processes = []
+    for number in range(8):
+        process = launcher.start(
+            ["sh", "-c", script, f"task{number}"],
+            env=dict(os.environ),
+            cwd=tmp_path,
+            output=log.output(f"stream-{number}"),
+        )
+        _started.append(process.pid)
+        processes.append(process)
+    assert [p.wait(timeout=30) for p in processes] == [0] * 8
+    for number in range(8):
+        data, _ = read_stream(tmp_path / "logs" / "tasks.log", f"stream-{number}")
+        assert data.decode().splitlines() == [f"task{number} line {i}" for i in range(2000)]
+
+
+def test_the_end_is_reported_to_callbacks_once_the_output_is_all_read(tmp_path: Path) -> None:
+    process = _start(tmp_path, ["sh", "-c", "echo last words"])
+    seen: list[tuple[int | None, str]] = []
+    ended = threading.Event()
+
+    def on_end(done: LocalProcess) -> None:
+        seen.append((done.returncode, _read(tmp_path)))
+        ended.set()
+
+    process.on_end(on_end)
+    assert ended.wait(10)
+    assert seen == [(0, "last words\n")]
+    late: list[int | None] = []
+    process.on_end(lambda done: late.append(done.returncode))  # after the end: at once
+    assert late == [0]

@@ -14,6 +14,7 @@ from api_server.backends.embedded.environments import Environments
 from api_server.backends.embedded.executor_input import TaskOutputs, read_executor_output
 from api_server.backends.embedded.launcher import ProcessLauncher
 from api_server.backends.embedded.placeholders import PipelineContext, resolve_command
+from domain.task_logs import RunLog, read_stream
 from tests.kfp_specs import CompiledTask, compile_pipeline, compiled_task, executor_input_for
 
 DATASET = {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}
@@ -105,13 +106,14 @@ def _run_task(
     argv = resolve_command(
         prepared.container_for(task.container), executor_input, task.component, pipeline=context
     )
+    run_log = RunLog(work / "logs" / "tasks.log")
     process = ProcessLauncher().start(
-        argv, env=prepared.env, cwd=work, log_path=work / "logs" / "task.log"
+        argv, env=prepared.env, cwd=work, output=run_log.output("t-1")
     )
     code = process.wait(timeout=120)
     if code is None:
         process.kill()
-    log = (work / "logs" / "task.log").read_text()
+    log = read_stream(run_log.path, "t-1")[0].decode()
     if code != 0:
         return code, TaskOutputs(), log
     return code, read_executor_output(executor_input, work, component=task.component), log

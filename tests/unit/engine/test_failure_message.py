@@ -3,11 +3,9 @@ log's last line if it says anything, else the exit code alone."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from api_server.backends.embedded.runner import _log_tail
+from api_server.backends.embedded.runner import failure_line
 
 
 @pytest.mark.parametrize(
@@ -27,11 +25,5 @@ from api_server.backends.embedded.runner import _log_tail
         ("", ""),
     ],
 )
-def test_the_message_of_a_failed_task(tmp_path: Path, log: str, expected: str) -> None:
-    path = tmp_path / "task.log"
-    path.write_text(log)
-    assert _log_tail(path) == expected
-
-
-def test_a_missing_log_gives_no_message(tmp_path: Path) -> None:
-    assert _log_tail(tmp_path / "absent.log") == ""
+def test_the_message_of_a_failed_task(log: str, expected: str) -> None:
+    assert failure_line(log) == expected

@@ -1,0 +1,91 @@
+"""After a crash, the next server kills the task processes the old one left running: the
+run's pid list names them, and the start time recorded beside each pid keeps a reused pid
+(an unrelated process) from being killed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api_server.backends.embedded.artifact_store import ArtifactStore
+from api_server.backends.embedded.environments import Environments
+from api_server.backends.embedded.launcher import ProcessLauncher
+from api_server.backends.embedded.runner import JobRunner, RunnerConfig, _process_start
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> JobRunner:
+    return JobRunner(
+        RunnerConfig(work_dir=tmp_path / "work"),
+        launcher=ProcessLauncher(),
+        environments=Environments(tmp_path / "envs"),
+        artifacts=ArtifactStore(tmp_path / "artifacts"),
+        default_pipeline_root=str(tmp_path / "artifacts"),
+    )
+
+
+@pytest.fixture
+def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _sleeper(started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    started.append(process)
+    return process
+
+
+def _ended(process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_processes_in_the_pid_list_are_killed_and_the_list_is_removed(
+    runner: JobRunner, sleepers: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    left, other = _sleeper(sleepers), _sleeper(sleepers)
+    run_dir = tmp_path / "work" / "run-1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "pids").write_text(
+        f"{left.pid} {_process_start(left.pid)}\n"
+        # Same pid number as a live process but another start time: a reused pid.
+        f"{other.pid} {(_process_start(other.pid) or 0) + 1}\n"
+        "not a line\n"
+    )
+
+    runner.reap_orphans("run-1")
+
+    assert _ended(left)
+    assert left.returncode == -signal.SIGKILL
+    assert other.poll() is None
+    assert not (run_dir / "pids").exists()
+
+
+def test_pid_files_of_older_servers_are_honoured(
+    runner: JobRunner, sleepers: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    left = _sleeper(sleepers)
+    task_dir = tmp_path / "work" / "run-2" / "for-loop-1" / "iteration-0" / "step"
+    task_dir.mkdir(parents=True)
+    (task_dir / "task.pid").write_text(f"{left.pid} {_process_start(left.pid)}")
+
+    runner.reap_orphans("run-2")
+
+    assert _ended(left)
+    assert not (task_dir / "task.pid").exists()

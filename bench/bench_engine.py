@@ -338,14 +338,30 @@ def _measure_fanout(
     Profiler.gil_only = args.profile_gil
     profile_dir = Path(args.profile_dir) if args.profile_dir else None
     cpu_before = proc_cpu_split(server.pid)
+    rounds_before = engine_rounds(runner.client, server)
     with Profiler(profile_dir, server.pid, "fanout"):
         fanout = runner.run(specs["fanout"], "fan-out")
     cpu = [after - before for after, before in zip(proc_cpu_split(server.pid), cpu_before)]
+    rounds = engine_rounds(runner.client, server)
+    results["fanout_rounds"] = {k: v - rounds_before.get(k, 0.0) for k, v in rounds.items()}
     results["fanout_server_cpu_s"] = cpu[0] + cpu[1]
     results["fanout_server_cpu_split"] = cpu
     results["fanout_s"] = fanout["server_wall_s"]
     results["fanout_raw_s"] = raw
     return results
+
+
+def engine_rounds(client: httpx.Client, server: Server) -> dict[str, float]:
+    """The engine's control-thread round counters from the server's /metrics."""
+    text = client.get(server.base_url + "/metrics").text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("headrace_engine_round_seconds_total{"):
+            phase = line.split('phase="', 1)[1].split('"', 1)[0]
+            found[phase] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("headrace_engine_rounds_total "):
+            found["rounds"] = float(line.rsplit(" ", 1)[1])
+    return found
 
 
 def proc_cpu_split(pid: int) -> tuple[float, float, float, float]:
@@ -372,7 +388,11 @@ def report_fanout(args: argparse.Namespace, engine: dict) -> str:
         f"\nserver CPU during the fan-out: {engine['fanout_server_cpu_s']:.2f} s"
         " (user {:.2f} s, system {:.2f} s; its task processes: user {:.2f} s, system {:.2f} s);"
         .format(*engine["fanout_server_cpu_split"])
-        + f" load {loadavg()}"
+        + f" load {loadavg()}\n"
+        + "engine control thread: {rounds:.0f} rounds; lineage {lineage:.2f} s, apply"
+        " {apply:.2f} s, write and act {write:.2f} s".format(
+            **{"rounds": 0, "lineage": 0, "apply": 0, "write": 0, **engine["fanout_rounds"]}
+        )
     )
 
 

@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from api_server.backends.base import RunStatusEvent, StatusSink, SubmittedRun
 
 from .interpreter import Job, JobOutcome, RunInterpreter, Step
-from .runner import JobRunner
+from .runner import JobRunner, process_ran
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ class EmbeddedEngine:
                     commands.append(self._commands.get_nowait())
                 except queue.Empty:
                     break
+            began = time.perf_counter()
             self._finish_jobs(commands)
+            recorded = time.perf_counter()
             batch = _Batch()
             for command, payload in commands:
                 if command == "stop":
@@ -140,10 +142,12 @@ class EmbeddedEngine:
                     handlers[command](payload, batch)
                 except Exception:  # keep the engine alive; the run resumes on restart
                     logger.exception("engine command failed", extra={"command": command})
+            applied = time.perf_counter()
             try:
                 self._flush(batch)
             except Exception:
                 logger.exception("engine could not record a batch of transitions")
+            self._metrics.round_phases(began, recorded, applied, time.perf_counter())
 
     def _finish_jobs(self, commands: list[tuple[str, Any]]) -> None:
         """Record the lineage (and cache entries) of the jobs that finished in this round,
@@ -234,6 +238,10 @@ class EmbeddedEngine:
     def _on_done(self, done: _Finished, batch: _Batch) -> None:
         interpreter = self._runs.get(done.run_id)
         if interpreter is not None and interpreter.run.generation == done.generation:
+            if done.unreported_start and done.outcome.start_time is not None:
+                batch.add(
+                    interpreter, interpreter.job_started(done.node_id, done.outcome.start_time)
+                )
             batch.add(interpreter, interpreter.job_finished(done.node_id, done.outcome))
 
     def _on_terminate(self, run_id: str, batch: _Batch) -> None:
@@ -339,18 +347,17 @@ class EmbeddedEngine:
         started = self.clock()
         key = (job.run_id, job.generation, job.node_id)
         cache_key = ""
+        reported: list[bool] = []
+
+        def report_start(detail: dict[str, Any]) -> None:
+            reported.append(True)
+            self._commands.put(("started", (*key, started, detail)))
+
         try:
             cache_key = self.runner.cache_key(job)
             outcome = self.runner.cached(job, cache_key, started=started)
             if outcome is None:
-                outcome = self.runner.run(
-                    job,
-                    cache_key,
-                    started=started,
-                    on_start=lambda detail: self._commands.put(
-                        ("started", (*key, started, detail))
-                    ),
-                )
+                outcome = self.runner.run(job, cache_key, started=started, on_start=report_start)
         except Exception as exc:  # a bug or an unreachable database: fail the task, loudly
             logger.exception("task execution failed", extra={"run_id": job.run_id})
             outcome = JobOutcome(
@@ -362,7 +369,9 @@ class EmbeddedEngine:
         if self._stopping.is_set():
             return  # shutting down: the task runs again after restart
         self._metrics.task_done(outcome)
-        self._commands.put(("done", _Finished(*key, outcome, job, cache_key)))
+        # A short task's start was not reported on its own: it is, with its end.
+        unreported_start = not reported and process_ran(outcome)
+        self._commands.put(("done", _Finished(*key, outcome, job, cache_key, unreported_start)))
 
 
 class _Finished(NamedTuple):
@@ -375,6 +384,7 @@ class _Finished(NamedTuple):
     outcome: JobOutcome
     job: Job
     cache_key: str
+    unreported_start: bool = False
 
 
 # Commands applied before their transitions are written in one go.
@@ -440,6 +450,27 @@ class _EngineMetrics:
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000),
             registry=registry,
         )
+
+        self.round_seconds = Counter(
+            "headrace_engine_round_seconds",
+            "Time the engine's control thread spent per phase of its rounds: recording lineage"
+            " of finished jobs, applying commands, writing transitions and acting on them.",
+            ["phase"],
+            registry=registry,
+        )
+        self.rounds = Counter(
+            "headrace_engine_rounds",
+            "Rounds of the engine's control thread (each takes every command waiting).",
+            registry=registry,
+        )
+        self._phases = [self.round_seconds.labels(phase=p) for p in ("lineage", "apply", "write")]
+
+    def round_phases(self, began: float, recorded: float, applied: float, ended: float) -> None:
+        self.rounds.inc()
+        lineage, apply, write = self._phases
+        lineage.inc(recorded - began)
+        apply.inc(applied - recorded)
+        write.inc(ended - applied)
 
     def task_done(self, outcome: JobOutcome) -> None:
         cached = bool((outcome.executor_detail or {}).get("cached"))

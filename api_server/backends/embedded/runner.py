@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 _RUN_LOG = "tasks.log"
 _PIDS = "pids"
 _OLD_PID_FILE = "task.pid"  # one per task, written by servers before the list above
+# A task still running after this many seconds has its start reported at once; a shorter
+# one has it reported with its end, in the same status write.
+START_REPORT_DELAY = 0.05
 # A failed task's error message is the last line of its log (a Python component's
 # exception), cut to this length.
 _ERROR_MAX_CHARS = 1000
@@ -195,7 +198,9 @@ class JobRunner:
         on_start: Callable[[dict[str, Any]], None] = lambda detail: None,
     ) -> JobOutcome:
         """Execute the job's process (after a cache miss), with its retries; ``key`` is its
-        cache key ("" when not cached), under which :meth:`finish` stores a success."""
+        cache key ("" when not cached), under which :meth:`finish` stores a success.
+        ``on_start`` is called once an attempt's process has run START_REPORT_DELAY seconds;
+        a process that ended sooner is only in the outcome (see :func:`process_ran`)."""
         root = job.context.pipeline_root or self.default_pipeline_root
         detail: dict[str, Any] = {"attempts": []}
         if key:
@@ -325,10 +330,15 @@ class JobRunner:
         # Kept in the run's folder, not in the database: after a crash, the next server
         # kills what is still running (see reap_orphans). One append, no transaction.
         files.add_pid(process.pid)
-        on_start({"log": detail["log"], "log_stream": job.node_id, "main_job": detail["main_job"]})
         timeout = self._timeout(job)
         try:
-            code = process.wait(timeout)
+            first = START_REPORT_DELAY if timeout is None else min(timeout, START_REPORT_DELAY)
+            code = process.wait(first)
+            if code is None:
+                on_start(
+                    {"log": detail["log"], "log_stream": job.node_id, "main_job": record["job"]}
+                )
+                code = process.wait(None if timeout is None else max(0.0, timeout - first))
             if code is None:
                 process.kill()
                 record.update(end_time=_iso(self.clock()), error=f"timed out after {timeout:g}s")
@@ -425,6 +435,13 @@ class JobRunner:
             self._wakeups[node_id] = event
         event.wait(seconds)
         return self._is_cancelled(node_id)
+
+
+def process_ran(outcome: JobOutcome) -> bool:
+    """Some attempt of the job started a process (a cache hit, or a task that could not be
+    started, did not)."""
+    attempts = (outcome.executor_detail or {}).get("attempts") or ()
+    return any("pid" in attempt for attempt in attempts)
 
 
 def _with_lineage_ids(outcome: JobOutcome, ids: Mapping[str, Any]) -> JobOutcome:

@@ -386,12 +386,14 @@ def report_fanout(args: argparse.Namespace, engine: dict) -> str:
     return (
         f"{fanout_row(args, engine)}\n"
         f"\nserver CPU during the fan-out: {engine['fanout_server_cpu_s']:.2f} s"
-        " (user {:.2f} s, system {:.2f} s; its task processes: user {:.2f} s, system {:.2f} s);"
-        .format(*engine["fanout_server_cpu_split"])
+        " (user {:.2f} s, system {:.2f} s; its task processes: user {:.2f} s, system {:.2f} s);".format(
+            *engine["fanout_server_cpu_split"]
+        )
         + f" load {loadavg()}\n"
-        + "engine control thread: {rounds:.0f} rounds; lineage {lineage:.2f} s, apply"
-        " {apply:.2f} s, write and act {write:.2f} s".format(
-            **{"rounds": 0, "lineage": 0, "apply": 0, "write": 0, **engine["fanout_rounds"]}
+        + "engine control thread: {rounds:.0f} rounds; commands {commands:.2f} s, lineage and"
+        " outcomes {finished:.2f} s, writing transitions {write:.2f} s, acting {act:.2f} s".format(
+            **{"rounds": 0, "commands": 0, "finished": 0, "write": 0, "act": 0}
+            | engine["fanout_rounds"]
         )
     )
 

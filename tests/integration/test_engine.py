@@ -510,3 +510,69 @@ def test_the_api_serves_only_artifacts_inside_the_artifact_folders(
     assert (importer.outputs or {})["artifacts"]["artifact"][0]["uri"] == str(outside)
     with pytest.raises(FailedPrecondition, match="outside this server's artifact folders"):
         services.task_files.artifact(run.run_id, importer.task_id, "artifact")
+
+
+def test_terminate_during_a_retry_backoff_ends_the_task_at_once(
+    services: Services, tmp_path: Path
+) -> None:
+    marker = tmp_path / "m"
+
+    @dsl.pipeline(name="backing-off")
+    def backing_off() -> None:
+        fail_until(marker=str(marker), needed=99).set_retry(num_retries=3, backoff_duration="120s")
+
+    run_id = submit(services, compile_spec(backing_off, tmp_path))
+    wait_for(services, run_id, lambda r: len(lines(marker)) == 1, timeout=30)
+    time.sleep(0.3)  # the attempt has ended; the next one waits two minutes
+    services.runs.terminate(run_id)
+
+    run = finished(services, run_id, timeout=20)
+    assert run.state == "CANCELED"
+    cancelled = task(run, "fail-until")
+    assert cancelled.state == "CANCELED"
+    attempts = (cancelled.executor_detail or {})["attempts"]
+    assert [a["exit_code"] for a in attempts] == [3]
+    assert len(lines(marker)) == 1
+
+
+@dsl.container_component
+def timed(marker: str, item: int) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=[
+            "sh",
+            "-c",
+            'echo "start $(date +%s%N)" >> "$0"; sleep 0.3; echo "end $(date +%s%N)" >> "$0"',
+        ],
+        args=[marker, item],
+    )
+
+
+def test_no_more_jobs_run_at_once_than_the_engine_parallelism(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    marker = tmp_path / "m"
+    backend, reader = build_embedded(settings.model_copy(update={"engine_parallelism": 2}), db)
+    services = build_services(settings, db, backend, reader)
+    backend.start(services.runs)
+    try:
+
+        @dsl.pipeline(name="wide")
+        def wide() -> None:
+            with dsl.ParallelFor(list(range(6))) as item:
+                timed(marker=str(marker), item=item).set_caching_options(False)
+
+        run = finished(services, submit(services, compile_spec(wide, tmp_path)))
+    finally:
+        backend.stop()
+    assert run.state == "SUCCEEDED", run.error
+    events = sorted(
+        (int(stamp), 1 if kind == "start" else -1)
+        for kind, stamp in (line.split() for line in marker.read_text().splitlines())
+    )
+    running, most = 0, 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    assert len(events) == 12
+    assert most == 2  # the loop alone would run all six at once

@@ -5,14 +5,22 @@ Threads
 * One **control thread** owns every run's :class:`RunInterpreter`. Everything that changes
   a run (submit, a job finished, terminate, retry) is a command on its queue, so the
   interpreters need no locks and events of one run are applied in order.
-* A **worker pool** (``engine_parallelism`` threads) runs jobs: cache look-up, the task
-  process, outputs. A worker tells the control thread when the process started and hands it
-  the outcome, which is recorded before anything downstream starts.
-* The control thread takes every command waiting on its queue; it records the lineage of
-  the jobs that finished among them (and stores their cache entries) in one batch, applies
-  the commands, then writes the resulting transitions in one transaction per run: a
+* The control thread also **prepares task attempts** itself when nothing can block first
+  (scratch folder, executor input, command) and handles their ends. One **spawner thread**
+  starts the processes: a start waits for the child to exec (about half a millisecond
+  here), which the control thread need not wait out. The launcher's watcher thread says
+  when a process has ended (its output all read). No thread waits on a running task.
+* A **worker pool** (``engine_parallelism`` threads, idle but for this) takes what may
+  block: a cache look-up, building a task's Python environment, downloading remote inputs
+  before a start; uploading outputs after an end.
+* ``engine_parallelism`` jobs run at once, all runs together; the others wait in a queue.
+* The control thread takes every command waiting on its queue (and every timer that is
+  due: reporting a start, a retry's backoff, a timeout, a kill's grace period); it records
+  the lineage of the jobs that finished among them (and stores their cache entries) in one
+  batch, applies them, then writes the resulting transitions in one transaction per run: a
   fan-out of many short tasks is recorded in groups instead of a transaction per task, and
-  the workers never wait on the database's write lock.
+  nothing else waits on the database's write lock. While several jobs are in flight, rounds
+  start at most every ``_ROUND_PERIOD`` seconds, so that groups form.
 
 Durability: every transition is reported (and committed) before the engine acts on it. After
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
@@ -23,10 +31,13 @@ runs everything else again. Processes left behind by the crashed server are kill
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,8 +48,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from api_server.backends.base import RunStatusEvent, StatusSink, SubmittedRun
 
-from .interpreter import Job, JobOutcome, RunInterpreter, Step
-from .runner import JobRunner, process_ran
+from .interpreter import CANCELED, FAILED, Job, JobOutcome, RunInterpreter, Step
+from .runner import START_REPORT_DELAY, Execution, JobRunner, process_ran
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +85,21 @@ class EmbeddedEngine:
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._runs: dict[str, RunInterpreter] = {}
         self._pool = ThreadPoolExecutor(
-            max_workers=self.config.parallelism, thread_name_prefix="headrace-task"
+            max_workers=self.config.parallelism,
+            thread_name_prefix="headrace-task",
         )
+        # Jobs handed to the engine and not finished, by (generation, node id); those not
+        # started yet wait in _queue for one of the ``parallelism`` slots.
+        # Spawning a process waits for it to exec (about half a millisecond here): one
+        # thread does it, so the control thread need not wait.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headrace-spawn")
+        self._jobs: dict[tuple[int, str], _Active] = {}
+        self._queue: deque[_Active] = deque()
+        self._in_slots = 0
+        self._finished: list[_Finished] = []  # ended this round, lineage not recorded yet
+        self._timers: list[tuple[float, int, str, Any]] = []
+        self._timer_ids = itertools.count()
+        self._round_began = 0.0
         self._thread = threading.Thread(
             target=self._control_loop, name="headrace-engine", daemon=True
         )
@@ -108,6 +132,7 @@ class EmbeddedEngine:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._spawner.shutdown(wait=True, cancel_futures=True)
 
     # --- control thread -----------------------------------------------------------------
 
@@ -117,22 +142,21 @@ class EmbeddedEngine:
         handlers: dict[str, Callable[[Any, _Batch], None]] = {
             "resume": self._on_resume,
             "submit": self._on_submit,
-            "started": self._on_started,
+            "launched": self._on_launched,
+            "exited": self._on_exited,
+            "attempt_ended": self._on_attempt_ended,
             "done": self._on_done,
+            "report_start": self._on_report_start,
+            "timeout": self._on_timeout,
+            "force_stop": self._on_force_stop,
+            "relaunch": self._on_relaunch,
             "terminate": self._on_terminate,
             "deadline": self._on_deadline,
             "rebuild": self._on_rebuild,
         }
         while True:
-            commands = [self._commands.get()]
-            while len(commands) < _MAX_BATCH:
-                try:
-                    commands.append(self._commands.get_nowait())
-                except queue.Empty:
-                    break
+            commands = self._take_commands()
             began = time.perf_counter()
-            self._finish_jobs(commands)
-            recorded = time.perf_counter()
             batch = _Batch()
             for command, payload in commands:
                 if command == "stop":
@@ -142,27 +166,75 @@ class EmbeddedEngine:
                     handlers[command](payload, batch)
                 except Exception:  # keep the engine alive; the run resumes on restart
                     logger.exception("engine command failed", extra={"command": command})
+            handled = time.perf_counter()
+            self._apply_finished(batch)
             applied = time.perf_counter()
+            written = applied
             try:
-                self._flush(batch)
+                written = self._flush(batch)
             except Exception:
                 logger.exception("engine could not record a batch of transitions")
-            self._metrics.round_phases(began, recorded, applied, time.perf_counter())
+            self._metrics.round_phases(began, handled, applied, written, time.perf_counter())
 
-    def _finish_jobs(self, commands: list[tuple[str, Any]]) -> None:
+    def _take_commands(self) -> list[tuple[str, Any]]:
+        """Every command waiting and every timer due; waits for one if there is none (and
+        no job ended in the last round's actions, which still needs its round)."""
+        commands: list[tuple[str, Any]] = []
+        block = not self._finished
+        while True:
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, command, payload = heapq.heappop(self._timers)
+                commands.append((command, payload))
+            if commands or not block:
+                break
+            wait = self._timers[0][0] - now if self._timers else None
+            try:
+                commands.append(self._commands.get(timeout=wait))
+            except queue.Empty:
+                continue
+        while len(commands) < _MAX_BATCH:
+            try:
+                commands.append(self._commands.get_nowait())
+            except queue.Empty:
+                break
+        # With several jobs in flight, more ends are coming: a round starts at most every
+        # _ROUND_PERIOD seconds, so their ends share its two transactions.
+        if self._in_slots > 1:
+            deadline = self._round_began + _ROUND_PERIOD
+            while len(commands) < _MAX_BATCH:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    commands.append(self._commands.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        self._round_began = time.monotonic()
+        return commands
+
+    def _at(self, delay: float, command: str, payload: Any) -> None:
+        """Run ``command`` on the control thread ``delay`` seconds from now."""
+        heapq.heappush(
+            self._timers, (time.monotonic() + delay, next(self._timer_ids), command, payload)
+        )
+
+    def _apply_finished(self, batch: _Batch) -> None:
         """Record the lineage (and cache entries) of the jobs that finished in this round,
-        in one batch, before their outcomes are applied and reported."""
-        positions = [i for i, (command, _) in enumerate(commands) if command == "done"]
-        if not positions:
+        in one batch, then apply their outcomes: a reported task's lineage is stored."""
+        finished, self._finished = self._finished, []
+        if not finished:
             return
-        finished: list[_Finished] = [commands[i][1] for i in positions]
         try:
             outcomes = self.runner.finish([(f.job, f.cache_key, f.outcome) for f in finished])
+            finished = [f._replace(outcome=o) for f, o in zip(finished, outcomes, strict=True)]
         except Exception:  # lineage and cache are records, not conditions of success
             logger.exception("could not record the lineage of finished jobs")
-            return
-        for position, done, outcome in zip(positions, finished, outcomes, strict=True):
-            commands[position] = ("done", done._replace(outcome=outcome))
+        for done in finished:
+            try:
+                self._apply_done(done, batch)
+            except Exception:
+                logger.exception("engine command failed", extra={"command": "done"})
 
     @property
     def sink(self) -> StatusSink:
@@ -227,15 +299,7 @@ class EmbeddedEngine:
         message = f"the run exceeded its deadline of {limit:g} seconds"
         batch.add(interpreter, interpreter.cancel(deadline=message))
 
-    def _on_started(
-        self, payload: tuple[str, int, str, datetime, dict[str, Any]], batch: _Batch
-    ) -> None:
-        run_id, generation, node_id, when, detail = payload
-        interpreter = self._runs.get(run_id)
-        if interpreter is not None and interpreter.run.generation == generation:
-            batch.add(interpreter, interpreter.job_started(node_id, when, detail))
-
-    def _on_done(self, done: _Finished, batch: _Batch) -> None:
+    def _apply_done(self, done: _Finished, batch: _Batch) -> None:
         interpreter = self._runs.get(done.run_id)
         if interpreter is not None and interpreter.run.generation == done.generation:
             if done.unreported_start and done.outcome.start_time is not None:
@@ -253,7 +317,7 @@ class EmbeddedEngine:
             return
         batch.add(interpreter, interpreter.cancel())
 
-    def _flush(self, batch: _Batch) -> None:
+    def _flush(self, batch: _Batch) -> float:
         """Record every run's transitions (one transaction each), then act on them. A run
         whose transitions cannot be recorded (the database is away) is not acted on: it is
         set aside, its jobs stopped, and rebuilt from the database once it answers again."""
@@ -274,11 +338,13 @@ class EmbeddedEngine:
                     self._set_aside(interpreter, step)
                     continue
             recorded.append((interpreter, step))
+        written = time.perf_counter()
         for interpreter, step in recorded:
+            generation = interpreter.run.generation
             for node_id in step.kill:
-                self.runner.kill(node_id)
+                self._kill(generation, node_id)
             for job in step.jobs:
-                self._pool.submit(self._work, job)
+                self._add_job(job)
             run = interpreter.run
             if interpreter.finished and self._runs.get(run.run_id) is interpreter:
                 del self._runs[run.run_id]
@@ -286,6 +352,7 @@ class EmbeddedEngine:
                 logger.info(
                     "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
                 )
+        return written
 
     def _report(self, event: RunStatusEvent) -> bool:
         """Write one run's transitions, retrying a failing database briefly."""
@@ -310,7 +377,7 @@ class EmbeddedEngine:
             del self._runs[run.run_id]
         never_started = {job.node_id for job in step.jobs}
         for node_id in interpreter.running_jobs - never_started:
-            self.runner.kill(node_id)
+            self._kill(run.generation, node_id)
         self._metrics.set_aside.inc()
         logger.error(
             "run set aside until the database answers; it resumes from what was recorded",
@@ -339,39 +406,290 @@ class EmbeddedEngine:
         for run in runs:
             self._start_run(run, batch, resuming=True)
 
-    # --- workers ------------------------------------------------------------------------
+    # --- jobs ---------------------------------------------------------------------------
+    # A job goes: queued (waiting for a slot) -> preparing (worker, if anything may block)
+    # -> running an attempt -> [waiting for its retry -> running ...] -> finished. All of
+    # it happens on the control thread except preparing and remote uploads.
 
-    def _work(self, job: Job) -> None:
+    def _add_job(self, job: Job) -> None:
+        active = _Active(job, self.clock())
+        self._jobs[(job.generation, job.node_id)] = active
+        self._queue.append(active)
+        self._fill_slots()
+
+    def _fill_slots(self) -> None:
+        while self._queue and self._in_slots < self.config.parallelism:
+            active = self._queue.popleft()
+            if active.phase != _QUEUED:
+                continue  # cancelled while it waited
+            self._in_slots += 1
+            self._begin(active)
+
+    def _begin(self, active: _Active) -> None:
+        """Start the job: on the control thread when nothing can block first (its process
+        is then spawned by the spawner thread), else on a worker."""
+        job = active.job
+        active.started = self.clock()
+        active.phase = _PREPARING
+        try:
+            active.cache_key = self.runner.cache_key(job)
+            in_worker = self.runner.needs_worker(job, active.cache_key)
+        except Exception as exc:
+            self._internal_error(active, exc)
+            return
+        self._at(START_REPORT_DELAY, "report_start", (active, 1))
+        if in_worker:
+            self._pool.submit(self._prepare, active)
+        else:
+            self._launch(active, spawn_here=False)
+            self._on_launched(active, None)
+
+    def _prepare(self, active: _Active) -> None:
+        """Worker: the cache look-up, then the first attempt (whose start may build an
+        environment or download inputs)."""
         if self._stopping.is_set():
             return
-        started = self.clock()
-        key = (job.run_id, job.generation, job.node_id)
-        cache_key = ""
-        reported: list[bool] = []
-
-        def report_start(detail: dict[str, Any]) -> None:
-            reported.append(True)
-            self._commands.put(("started", (*key, started, detail)))
-
         try:
-            cache_key = self.runner.cache_key(job)
-            outcome = self.runner.cached(job, cache_key, started=started)
-            if outcome is None:
-                outcome = self.runner.run(job, cache_key, started=started, on_start=report_start)
-        except Exception as exc:  # a bug or an unreachable database: fail the task, loudly
-            logger.exception("task execution failed", extra={"run_id": job.run_id})
-            outcome = JobOutcome(
-                state="FAILED",
-                error=f"internal error: {exc}",
-                start_time=started,
-                end_time=self.clock(),
+            outcome = self.runner.cached(active.job, active.cache_key, started=active.started)
+        except Exception as exc:
+            logger.exception("cache look-up failed", extra={"run_id": active.job.run_id})
+            outcome = self._error_outcome(active, exc)
+        if outcome is not None:
+            self._commands.put(("done", (active, outcome)))
+            return
+        self._launch(active, spawn_here=True)
+        if active.cancelled or self.runner.timeout_of(active.job):
+            self._commands.put(("launched", active))
+
+    def _launch(self, active: _Active, *, spawn_here: bool) -> None:
+        """Prepare the job's next attempt and have its process spawned, here or by the
+        spawner thread. An attempt that cannot start has ended already: its end is handled
+        as if its process had exited."""
+        if active.cancelled:
+            active.phase = _RUNNING  # ends CANCELED in _on_exited
+            self._commands.put(("exited", (active, active.attempt)))
+            return
+        try:
+            if active.execution is None:
+                active.execution = self.runner.open(
+                    active.job, active.cache_key, started=active.started
+                )
+            execution = active.execution
+            active.phase = _RUNNING
+            prepared = self.runner.prepare_attempt(execution)
+            active.attempt = execution.number
+        except Exception as exc:  # a bug, or an unreachable store: fail the task, loudly
+            self._launch_failed(active, exc)
+            return
+        if not prepared:
+            self._commands.put(("exited", (active, active.attempt)))
+        elif spawn_here:
+            self._spawn(active, active.attempt)
+        else:
+            self._spawner.submit(self._spawn, active, active.attempt)
+
+    def _spawn(self, active: _Active, attempt: int) -> None:
+        execution = active.execution
+        assert execution is not None
+        try:
+            if not self.runner.spawn(
+                execution, lambda _: self._commands.put(("exited", (active, attempt)))
+            ):
+                self._commands.put(("exited", (active, attempt)))
+            elif execution.cancelled:  # terminated while it was being spawned
+                self._commands.put(("launched", active))
+        except Exception as exc:
+            self._launch_failed(active, exc)
+
+    def _launch_failed(self, active: _Active, exc: Exception) -> None:
+        logger.exception("task execution failed", extra={"run_id": active.job.run_id})
+        active.error = exc
+        self._commands.put(("exited", (active, active.attempt)))
+
+    def _on_launched(self, active: _Active, _: _Batch | None) -> None:
+        """An attempt is starting: stop it if the job was terminated meanwhile, arm its
+        timeout."""
+        execution = active.execution
+        if execution is None or active.phase != _RUNNING:
+            return
+        if active.cancelled:  # terminated while a worker or the spawner started it
+            self._stop_attempt(active)
+            return
+        timeout = self.runner.timeout_of(active.job)
+        if timeout:
+            self._at(timeout, "timeout", (active, execution.number, timeout))
+
+    def _on_report_start(self, payload: tuple[_Active, int], batch: _Batch) -> None:
+        """Report the job's start once its attempt has run START_REPORT_DELAY seconds (a
+        job still being prepared is looked at again later)."""
+        active, attempt = payload
+        if active.phase == _PREPARING:
+            self._at(START_REPORT_DELAY, "report_start", (active, attempt))
+            return
+        execution = active.execution
+        if (
+            active.start_reported
+            or active.phase != _RUNNING
+            or execution is None
+            or execution.number != attempt
+            or execution.process is None
+            or execution.process.returncode is not None
+        ):
+            return  # ended meanwhile: its start is reported with its end
+        active.start_reported = True
+        interpreter = self._runs.get(active.job.run_id)
+        if interpreter is not None and interpreter.run.generation == active.job.generation:
+            detail = self.runner.start_detail(execution)
+            batch.add(
+                interpreter, interpreter.job_started(active.job.node_id, active.started, detail)
             )
-        if self._stopping.is_set():
-            return  # shutting down: the task runs again after restart
+
+    def _on_timeout(self, payload: tuple[_Active, int, float], _: _Batch) -> None:
+        active, attempt, seconds = payload
+        execution = active.execution
+        if active.phase == _RUNNING and execution is not None and execution.number == attempt:
+            self.runner.time_out(execution, seconds)
+            self._at(self.runner.grace_period, "force_stop", (active, attempt))
+
+    def _on_force_stop(self, payload: tuple[_Active, int], _: _Batch) -> None:
+        active, attempt = payload
+        execution = active.execution
+        if active.phase == _RUNNING and execution is not None and execution.number == attempt:
+            self.runner.force_stop(execution)
+
+    def _on_exited(self, payload: tuple[_Active, int], batch: _Batch) -> None:
+        """An attempt's process ended (or the attempt could not start)."""
+        active, attempt = payload
+        if active.phase != _RUNNING or active.attempt != attempt:
+            return
+        execution = active.execution
+        if active.error is not None or execution is None:
+            outcome = (
+                self._error_outcome(active, active.error)
+                if active.error is not None
+                else JobOutcome(state=CANCELED, error="the run was terminated",
+                                start_time=active.started, end_time=self.clock())
+            )  # fmt: skip
+            self._end_job(active, outcome)
+            return
+        if self.runner.publishes_remotely(execution):
+            active.phase = _ENDING
+            self._pool.submit(self._end_attempt_in_worker, active)
+            return
+        self._on_attempt_ended((active, self.runner.attempt_ended(execution)), batch)
+
+    def _end_attempt_in_worker(self, active: _Active) -> None:
+        assert active.execution is not None
+        result: JobOutcome | float
+        try:
+            result = self.runner.attempt_ended(active.execution)
+        except Exception as exc:
+            logger.exception(
+                "task outputs could not be published", extra={"run_id": active.job.run_id}
+            )
+            result = self._error_outcome(active, exc)
+        self._commands.put(("attempt_ended", (active, result)))
+
+    def _on_attempt_ended(self, payload: tuple[_Active, JobOutcome | float], _: _Batch) -> None:
+        active, result = payload
+        if isinstance(result, JobOutcome):
+            self._end_job(active, result)
+            return
+        if active.cancelled:
+            assert active.execution is not None
+            self._end_job(active, self.runner.outcome(active.execution, CANCELED,
+                                                      "the run was terminated"))  # fmt: skip
+            return
+        active.phase = _BACKING_OFF
+        self._at(result, "relaunch", active)
+
+    def _on_relaunch(self, active: _Active, _: _Batch) -> None:
+        if active.phase != _BACKING_OFF:
+            return
+        self._launch(active, spawn_here=False)
+        self._on_launched(active, None)
+        if active.execution is not None and not active.start_reported:
+            self._at(START_REPORT_DELAY, "report_start", (active, active.execution.number))
+
+    def _on_done(self, payload: tuple[_Active, JobOutcome], _: _Batch) -> None:
+        """A worker found the job's outcome without running it (a cache hit, an error)."""
+        active, outcome = payload
+        if active.phase == _PREPARING:
+            self._end_job(active, outcome)
+
+    def _kill(self, generation: int, node_id: str) -> None:
+        """Terminate a job: a queued or backing-off one ends now, a running one is asked to
+        stop and killed after the grace period; a preparing one ends once prepared."""
+        active = self._jobs.get((generation, node_id))
+        if active is None or active.cancelled:
+            return
+        active.cancelled = True
+        if active.phase == _QUEUED:
+            self._end_job(active, JobOutcome(state=CANCELED, error="the run was terminated",
+                                             end_time=self.clock()))  # fmt: skip
+        elif active.phase == _BACKING_OFF:
+            assert active.execution is not None
+            self._end_job(active, self.runner.outcome(active.execution, CANCELED,
+                                                      "the run was terminated"))  # fmt: skip
+        elif active.phase == _RUNNING and active.execution is not None:
+            self._stop_attempt(active)
+
+    def _stop_attempt(self, active: _Active) -> None:
+        assert active.execution is not None
+        if self.runner.cancel(active.execution):
+            self._at(self.runner.grace_period, "force_stop", (active, active.attempt))
+
+    def _end_job(self, active: _Active, outcome: JobOutcome) -> None:
+        """The job is over: free its slot, and record its outcome in this round."""
+        if active.phase == _FINISHED:
+            return
+        was_in_slot = active.phase != _QUEUED
+        active.phase = _FINISHED
+        job = active.job
+        if self._jobs.get((job.generation, job.node_id)) is active:
+            del self._jobs[(job.generation, job.node_id)]
+        if was_in_slot:
+            self._in_slots -= 1
         self._metrics.task_done(outcome)
         # A short task's start was not reported on its own: it is, with its end.
-        unreported_start = not reported and process_ran(outcome)
-        self._commands.put(("done", _Finished(*key, outcome, job, cache_key, unreported_start)))
+        unreported_start = not active.start_reported and process_ran(outcome)
+        self._finished.append(
+            _Finished(job.run_id, job.generation, job.node_id, outcome, job, active.cache_key,
+                      unreported_start)
+        )  # fmt: skip
+        self._fill_slots()
+
+    def _internal_error(self, active: _Active, exc: BaseException) -> None:
+        logger.exception("task execution failed", extra={"run_id": active.job.run_id})
+        self._end_job(active, self._error_outcome(active, exc))
+
+    def _error_outcome(self, active: _Active, exc: BaseException) -> JobOutcome:
+        return JobOutcome(
+            state=FAILED,
+            error=f"internal error: {exc}",
+            executor_detail=active.execution.detail if active.execution is not None else None,
+            start_time=active.started,
+            end_time=self.clock(),
+        )
+
+
+# The phases of a job in the engine.
+_QUEUED, _PREPARING, _RUNNING, _BACKING_OFF, _ENDING, _FINISHED = range(6)
+
+
+@dataclass(eq=False)
+class _Active:
+    """A job the engine was handed and has not finished."""
+
+    job: Job
+    started: datetime  # when it was handed over; when it left the queue, once it has
+    phase: int = _QUEUED
+    cache_key: str = ""
+    execution: Execution | None = None
+    attempt: int = 0  # the attempt whose end the engine waits for
+    cancelled: bool = False
+    start_reported: bool = False
+    error: BaseException | None = None
 
 
 class _Finished(NamedTuple):
@@ -389,6 +707,8 @@ class _Finished(NamedTuple):
 
 # Commands applied before their transitions are written in one go.
 _MAX_BATCH = 1000
+# While several jobs are in flight, rounds start at most this often (seconds).
+_ROUND_PERIOD = 0.005
 # A failing report is retried after these pauses; then the run is set aside and rebuilt
 # from the database this many seconds later.
 _REPORT_RETRY_PAUSES = (0.2, 1.0, 3.0)
@@ -453,8 +773,9 @@ class _EngineMetrics:
 
         self.round_seconds = Counter(
             "headrace_engine_round_seconds",
-            "Time the engine's control thread spent per phase of its rounds: recording lineage"
-            " of finished jobs, applying commands, writing transitions and acting on them.",
+            "Time the engine's control thread spent per phase of its rounds: handling commands"
+            " and timers, recording finished jobs' lineage and applying their outcomes,"
+            " writing transitions, acting on them (starting and stopping processes).",
             ["phase"],
             registry=registry,
         )
@@ -463,14 +784,15 @@ class _EngineMetrics:
             "Rounds of the engine's control thread (each takes every command waiting).",
             registry=registry,
         )
-        self._phases = [self.round_seconds.labels(phase=p) for p in ("lineage", "apply", "write")]
+        self._phases = [
+            self.round_seconds.labels(phase=p) for p in ("commands", "finished", "write", "act")
+        ]
 
-    def round_phases(self, began: float, recorded: float, applied: float, ended: float) -> None:
+    def round_phases(self, *marks: float) -> None:
+        """Count a round's phases from the times that separate them."""
         self.rounds.inc()
-        lineage, apply, write = self._phases
-        lineage.inc(recorded - began)
-        apply.inc(applied - recorded)
-        write.inc(ended - applied)
+        for counter, start, end in zip(self._phases, marks, marks[1:], strict=False):
+            counter.inc(end - start)
 
     def task_done(self, outcome: JobOutcome) -> None:
         cached = bool((outcome.executor_detail or {}).get("cached"))

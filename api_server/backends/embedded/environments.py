@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -247,6 +247,12 @@ class Environments:
         key = self.environment_key(parsed)
         venv = self._ready.get(key) or self._ensure(key, parsed)
         return PreparedCommand(list(parsed.inner_command), self._venv_env(venv), key)
+
+    def is_ready(self, container: Mapping[str, Any]) -> bool:
+        """:meth:`prepare` would return at once: no environment to build for it."""
+        command = container.get("command") or []
+        parsed = parse_python_component(command) if isinstance(command, list) else None
+        return parsed is None or self.environment_key(parsed) in self._ready
 
     def environment_key(self, parsed: PythonComponentCommand) -> str:
         """A stable name for the environment ``parsed`` needs."""

@@ -30,7 +30,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,25 @@ class TaskOutput(Protocol):
 class TaskProcess(Protocol):
     pid: int
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the task has ended (negative: killed by that signal)."""
+        ...
+
     def wait(self, timeout: float | None = None) -> int | None:
         """The exit code (negative: killed by that signal), or None if still running."""
+        ...
+
+    def on_end(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(process)`` once the task has ended (at once if it has)."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask the task's whole group to stop (SIGTERM); does not wait."""
+        ...
+
+    def force_kill(self) -> None:
+        """Kill the task's whole group (SIGKILL); does not wait."""
         ...
 
     def kill(self) -> None:
@@ -58,6 +75,8 @@ class TaskProcess(Protocol):
 
 
 class Launcher(Protocol):
+    grace_period: float
+
     def start(
         self,
         argv: list[str],
@@ -177,6 +196,14 @@ class LocalProcess:
                 self._on_end.append(callback)
                 return
         callback(self)
+
+    def terminate(self) -> None:
+        """SIGTERM the whole group (unless the task has ended)."""
+        self._signal_group(signal.SIGTERM)
+
+    def force_kill(self) -> None:
+        """SIGKILL the whole group (unless the task has ended)."""
+        self._signal_group(signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGTERM the whole group, SIGKILL it after the grace period; returns once the task

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from domain.task_logs import RunLog, TaskOutput
 
@@ -27,7 +27,7 @@ from .artifact_store import ArtifactStore
 from .environments import Environments
 from .executor_input import ExecutorOutputError, build_executor_input, read_executor_output
 from .interpreter import CANCELED, FAILED, SUCCEEDED, Job, JobOutcome
-from .launcher import Launcher, LaunchError, TaskProcess
+from .launcher import DEFAULT_GRACE_PERIOD, Launcher, LaunchError, TaskProcess
 from .placeholders import PlaceholderError, resolve_command
 
 logger = logging.getLogger(__name__)
@@ -100,29 +100,8 @@ class JobRunner:
         self.lineage = lineage
         self.clock = clock
         self._lock = threading.Lock()
-        self._processes: dict[str, TaskProcess] = {}
-        self._cancelled: set[str] = set()
-        self._wakeups: dict[str, threading.Event] = {}
+        self._running: dict[int, Execution] = {}  # executions with a process, by id()
         self._runs: dict[str, _RunFiles] = {}
-
-    # --- control ------------------------------------------------------------------------
-
-    def kill(self, node_id: str) -> None:
-        """Cancel a job: kill its process tree, or stop it waiting between attempts."""
-        with self._lock:
-            self._cancelled.add(node_id)
-            process = self._processes.get(node_id)
-            wakeup = self._wakeups.get(node_id)
-        if wakeup is not None:
-            wakeup.set()
-        if process is not None:
-            process.kill()
-
-    def kill_all(self) -> None:
-        with self._lock:
-            ids = list(self._processes)
-        for node_id in ids:
-            self.kill(node_id)
 
     def reap_orphans(self, run_id: str) -> None:
         """Kill task processes a crashed server left running for this run (the run's pid
@@ -189,23 +168,175 @@ class JobRunner:
         )
         return outcome
 
-    def run(
-        self,
-        job: Job,
-        key: str,
-        *,
-        started: datetime,
-        on_start: Callable[[dict[str, Any]], None] = lambda detail: None,
-    ) -> JobOutcome:
-        """Execute the job's process (after a cache miss), with its retries; ``key`` is its
-        cache key ("" when not cached), under which :meth:`finish` stores a success.
-        ``on_start`` is called once an attempt's process has run START_REPORT_DELAY seconds;
-        a process that ended sooner is only in the outcome (see :func:`process_ran`)."""
-        root = job.context.pipeline_root or self.default_pipeline_root
+    def publishes_remotely(self, execution: Execution) -> bool:
+        """The job's outputs go to an object store: ending an attempt uploads them."""
+        return bool(execution.job.output_artifacts) and self.artifacts.is_remote(execution.root_uri)
+
+    def open(self, job: Job, key: str, *, started: datetime) -> Execution:
+        """A job about to run its first attempt (after a cache miss); ``key`` is its cache
+        key ("" when not cached), under which :meth:`finish` stores a success."""
+        files = self._run_files(job.run_id)
         detail: dict[str, Any] = {"attempts": []}
         if key:
             detail["cache_key"] = key
-        return self._attempts(job, root, self._run_files(job.run_id), detail, started, on_start)
+        detail["log"] = str(files.log.path)
+        detail["log_stream"] = job.node_id
+        root = job.context.pipeline_root or self.default_pipeline_root
+        return Execution(job=job, key=key, started=started, root_uri=root, files=files,
+                         detail=detail)  # fmt: skip
+
+    def needs_worker(self, job: Job, key: str) -> bool:
+        """Starting the job may block (a cache look-up, an environment to build, remote
+        inputs to download): a worker thread should start it, not the control thread."""
+        if key or not self.environments.is_ready(job.container):
+            return True
+        try:
+            return any(
+                self.artifacts.is_remote(str(artifact.get("uri", "")))
+                for items in job.artifacts.values()
+                for artifact in items
+            )
+        except Exception:  # a bad uri: the worker fails the task with the reason
+            return True
+
+    def prepare_attempt(self, execution: Execution) -> bool:
+        """Everything the execution's next attempt needs before its process starts: its
+        scratch folder, executor input, command and environment (see :meth:`spawn`). False
+        if it cannot start: it has failed already, see :meth:`attempt_ended`."""
+        job = execution.job
+        execution.number += 1
+        number = execution.number
+        record: dict[str, Any] = {
+            "attempt": number,
+            "job": f"{job.node_id}-{number}",
+            "start_time": _iso(self.clock()),
+        }
+        execution.attempts.append(record)
+        execution.record = record
+        execution.process = None
+        execution.failure = None
+        execution.timed_out = None
+        detail = execution.detail
+        # KFP's PipelineTaskExecutorDetail names: the current job, and those that failed.
+        detail["main_job"] = record["job"]
+        detail["failed_main_jobs"] = [a["job"] for a in execution.attempts if a.get("error")]
+        work = execution.files.dir / f"{_flat_task_path(job)}.attempt-{number}"
+        execution.work = work
+        execution.output = execution.files.log.output(job.node_id)
+        try:
+            try:
+                os.mkdir(work)
+            except FileExistsError:  # left by a server that stopped: start afresh
+                shutil.rmtree(work)
+                os.mkdir(work)
+            execution.command = self._command(job, execution.root_uri, work, number)
+        except (PlaceholderError, ExecutorOutputError, OSError, ValueError) as exc:
+            self._not_started(execution, exc)
+            return False
+        return True
+
+    def spawn(self, execution: Execution, on_end: Callable[[Execution], None]) -> bool:
+        """Start the prepared attempt's process; ``on_end(execution)`` is called (from the
+        launcher's watcher thread) once it has ended. False if it could not start."""
+        command = execution.command
+        assert command is not None and execution.output is not None and execution.work
+        header = f"--- attempt {execution.number} at {_iso(self.clock())} ---\n".encode()
+        try:
+            process = self.launcher.start(
+                command.argv,
+                env=command.env,
+                cwd=execution.work,
+                output=execution.output,
+                preamble=header,
+            )
+        except (LaunchError, OSError) as exc:
+            self._not_started(execution, exc)
+            return False
+        assert execution.record is not None
+        execution.record["pid"] = process.pid
+        execution.process = process
+        with self._lock:
+            self._running[id(execution)] = execution
+        # Kept in the run's folder, not in the database: after a crash, the next server
+        # kills what is still running (see reap_orphans). One append, no transaction.
+        execution.files.add_pid(process.pid)
+        process.on_end(lambda _: on_end(execution))
+        return True
+
+    def _not_started(self, execution: Execution, exc: Exception) -> None:
+        assert execution.record is not None
+        execution.record.update(end_time=_iso(self.clock()), error=str(exc))
+        execution.failure = f"could not start the task: {exc}"
+
+    def start_detail(self, execution: Execution) -> dict[str, Any]:
+        """What a running attempt adds to the task's details when its start is reported."""
+        return {
+            "log": execution.detail["log"],
+            "log_stream": execution.job.node_id,
+            "main_job": execution.detail["main_job"],
+        }
+
+    def time_out(self, execution: Execution, seconds: float) -> None:
+        """The attempt ran out of time: stop it; it ends FAILED."""
+        if execution.process is not None and execution.process.returncode is None:
+            execution.timed_out = seconds
+            execution.process.terminate()
+
+    def attempt_ended(self, execution: Execution) -> JobOutcome | float:
+        """After an attempt's process ended (or failed to start): the job's outcome, or the
+        seconds to wait before its next attempt (the retry policy says there is one)."""
+        job = execution.job
+        with self._lock:
+            self._running.pop(id(execution), None)
+        state, error, outputs = self._attempt_result(execution)
+        retries_left = execution.number < job.retry.max_retries + 1
+        if state == FAILED and not execution.cancelled and retries_left:
+            return job.retry.delay(execution.number)
+        return self.outcome(execution, state, error, outputs)
+
+    def outcome(
+        self,
+        execution: Execution,
+        state: str,
+        error: str | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> JobOutcome:
+        """The job's outcome, its attempts included."""
+        detail = execution.detail
+        detail["failed_main_jobs"] = [a["job"] for a in execution.attempts if a.get("error")]
+        return JobOutcome(
+            state=state,
+            outputs=outputs or {},
+            error=error,
+            executor_detail=detail,
+            start_time=execution.started,
+            end_time=self.clock(),
+        )
+
+    def cancel(self, execution: Execution) -> bool:
+        """Terminate the job: its process is asked to stop (and killed after the grace
+        period, see :meth:`force_stop`). False when no process is running (the job ends at
+        once, CANCELED)."""
+        execution.cancelled = True
+        process = execution.process
+        if process is not None and process.returncode is None:
+            process.terminate()
+            return True
+        return False
+
+    def force_stop(self, execution: Execution) -> None:
+        """The grace period after :meth:`cancel` or a timeout is over: kill what is left."""
+        if execution.process is not None:
+            execution.process.force_kill()
+
+    def kill_all(self) -> None:
+        """Stop every running process and wait for them (the server is stopping)."""
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.cancelled = True
+            if execution.process is not None:
+                execution.process.kill()
 
     def finish(self, finished: Sequence[tuple[Job, str, JobOutcome]]) -> list[JobOutcome]:
         """Record the lineage of jobs that ended (``(job, cache key, outcome)``: one batch,
@@ -248,127 +379,46 @@ class JobRunner:
                     logger.exception("cache write failed", extra={"run_id": job.run_id})
         return outcomes
 
-    def _attempts(
-        self,
-        job: Job,
-        root: str,
-        files: _RunFiles,
-        detail: dict[str, Any],
-        started: datetime,
-        on_start: Callable[[dict[str, Any]], None],
-    ) -> JobOutcome:
-        detail["log"] = str(files.log.path)
-        detail["log_stream"] = job.node_id
-        attempts: list[dict[str, Any]] = detail["attempts"]
-        total = job.retry.max_retries + 1
-        state: str = FAILED
-        error: str | None = "not run"
-        outputs: dict[str, Any] = {}
-        try:
-            for number in range(1, total + 1):
-                if number > 1:
-                    delay = job.retry.delay(number - 1)
-                    if delay > 0 and self._sleep_unless_cancelled(job.node_id, delay):
-                        state, error = CANCELED, "the run was terminated"
-                        break
-                if self._is_cancelled(job.node_id):
-                    state, error = CANCELED, "the run was terminated"
-                    break
-                state, error, outputs = self._attempt(
-                    job, root, files, number, attempts, detail, on_start
-                )
-                if state != FAILED:
-                    break
-        finally:
-            with self._lock:
-                self._cancelled.discard(job.node_id)
-                self._wakeups.pop(job.node_id, None)
-        detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
-        return JobOutcome(
-            state=state,
-            outputs=outputs,
-            error=error,
-            executor_detail=detail,
-            start_time=started,
-            end_time=self.clock(),
-        )
-
-    def _attempt(
-        self,
-        job: Job,
-        root: str,
-        files: _RunFiles,
-        number: int,
-        attempts: list[dict[str, Any]],
-        detail: dict[str, Any],
-        on_start: Callable[[dict[str, Any]], None],
-    ) -> tuple[str, str | None, dict[str, Any]]:
-        record: dict[str, Any] = {
-            "attempt": number,
-            "job": f"{job.node_id}-{number}",
-            "start_time": _iso(self.clock()),
-        }
-        attempts.append(record)
-        # KFP's PipelineTaskExecutorDetail names: the current job, and those that failed.
-        detail["main_job"] = record["job"]
-        detail["failed_main_jobs"] = [a["job"] for a in attempts if a.get("error")]
-        work = files.dir / f"{_flat_task_path(job)}.attempt-{number}"
-        try:
-            os.mkdir(work)
-        except FileExistsError:  # left by a server that stopped: this attempt starts afresh
-            shutil.rmtree(work)
-            os.mkdir(work)
-        output = files.log.output(job.node_id)
-        try:
-            process, executor_input = self._launch(job, root, work, output, number)
-        except (PlaceholderError, ExecutorOutputError, LaunchError, OSError, ValueError) as exc:
-            record.update(end_time=_iso(self.clock()), error=str(exc))
-            return FAILED, f"could not start the task: {exc}", {}
-        with self._lock:
-            self._processes[job.node_id] = process
-        record["pid"] = process.pid
-        # Kept in the run's folder, not in the database: after a crash, the next server
-        # kills what is still running (see reap_orphans). One append, no transaction.
-        files.add_pid(process.pid)
-        timeout = self._timeout(job)
-        try:
-            first = START_REPORT_DELAY if timeout is None else min(timeout, START_REPORT_DELAY)
-            code = process.wait(first)
-            if code is None:
-                on_start(
-                    {"log": detail["log"], "log_stream": job.node_id, "main_job": record["job"]}
-                )
-                code = process.wait(None if timeout is None else max(0.0, timeout - first))
-            if code is None:
-                process.kill()
-                record.update(end_time=_iso(self.clock()), error=f"timed out after {timeout:g}s")
-                return FAILED, f"the task timed out after {timeout:g} seconds", {}
-        finally:
-            with self._lock:
-                self._processes.pop(job.node_id, None)
+    def _attempt_result(self, execution: Execution) -> tuple[str, str | None, dict[str, Any]]:
+        """The state, error and outputs of the attempt that just ended."""
+        record = execution.record
+        assert record is not None
+        if execution.failure is not None:  # it never started
+            return (CANCELED, "the run was terminated", {}) if execution.cancelled else (
+                FAILED, execution.failure, {})  # fmt: skip
+        process = execution.process
+        assert process is not None and execution.output is not None
+        code = process.returncode
         record.update(end_time=_iso(self.clock()), exit_code=code)
-        if self._is_cancelled(job.node_id):
+        if execution.timed_out is not None and not execution.cancelled:
+            seconds = execution.timed_out
+            record["error"] = f"timed out after {seconds:g}s"
+            return FAILED, f"the task timed out after {seconds:g} seconds", {}
+        if execution.cancelled:
             return CANCELED, "the run was terminated", {}
         if code != 0:
-            tail = failure_line(output.tail)
+            tail = failure_line(execution.output.tail)
             message = (
                 f"{tail} (exit code {code})" if tail else f"the process exited with code {code}"
             )
             record["error"] = message
             return FAILED, message, {}
+        work = execution.work
+        assert work is not None and execution.command is not None
+        job = execution.job
         try:
-            produced = read_executor_output(executor_input, work, component=job.component)
-        except ExecutorOutputError as exc:
+            produced = read_executor_output(
+                execution.command.executor_input, work, component=job.component
+            )
+            artifacts = self.artifacts.publish_outputs(
+                {name: list(items) for name, items in produced.artifacts.items()}, _staging(work)
+            )
+        except (ExecutorOutputError, OSError) as exc:
             record["error"] = str(exc)
             return FAILED, str(exc), {}
-        artifacts = self.artifacts.publish_outputs(
-            {name: list(items) for name, items in produced.artifacts.items()}, _staging(work)
-        )
         return SUCCEEDED, None, {"parameters": produced.parameters, "artifacts": artifacts}
 
-    def _launch(
-        self, job: Job, root: str, work: Path, output: TaskOutput, number: int
-    ) -> tuple[TaskProcess, dict[str, Any]]:
+    def _command(self, job: Job, root: str, work: Path, number: int) -> _Command:
         staging = _staging(work)
         inputs = self.artifacts.stage_inputs(job.artifacts, staging)
         outputs: dict[str, dict[str, Any]] = {}
@@ -406,11 +456,16 @@ class JobRunner:
                 "HEADRACE_TASK_ATTEMPT": str(number),
             }
         )
-        header = f"--- attempt {number} at {_iso(self.clock())} ---\n".encode()
-        process = self.launcher.start(argv, env=env, cwd=work, output=output, preamble=header)
-        return process, executor_input
+        return _Command(argv, env, executor_input)
 
-    def _timeout(self, job: Job) -> float | None:
+    @property
+    def grace_period(self) -> float:
+        """Seconds between asking a task to stop and killing it."""
+        return float(getattr(self.launcher, "grace_period", DEFAULT_GRACE_PERIOD))
+
+    def timeout_of(self, job: Job) -> float | None:
+        """The job's attempt timeout: its platform's ``activeDeadlineSeconds``, else the
+        configured default."""
         deadline = job.platform.get("activeDeadlineSeconds")
         if deadline not in (None, "", 0, "0"):
             return float(deadline)
@@ -423,18 +478,41 @@ class JobRunner:
                 files = self._runs[run_id] = _RunFiles(self.config.work_dir / run_id)
         return files
 
-    def _is_cancelled(self, node_id: str) -> bool:
-        with self._lock:
-            return node_id in self._cancelled
 
-    def _sleep_unless_cancelled(self, node_id: str, seconds: float) -> bool:
-        event = threading.Event()
-        with self._lock:
-            if node_id in self._cancelled:
-                return True
-            self._wakeups[node_id] = event
-        event.wait(seconds)
-        return self._is_cancelled(node_id)
+class _Command(NamedTuple):
+    """What an attempt's process runs."""
+
+    argv: list[str]
+    env: dict[str, str]
+    executor_input: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Execution:
+    """One job's attempts: the engine drives it (launch, end of an attempt, retry, cancel)
+    without a thread blocked on it."""
+
+    job: Job
+    key: str
+    started: datetime
+    root_uri: str
+    files: _RunFiles
+    detail: dict[str, Any]
+    number: int = 0  # the current attempt
+    record: dict[str, Any] | None = None  # the current attempt's entry in detail["attempts"]
+    process: TaskProcess | None = None
+    output: TaskOutput | None = None
+    work: Path | None = None
+    command: _Command | None = None
+    failure: str | None = None  # the current attempt could not start
+    timed_out: float | None = None
+    cancelled: bool = False
+    start_reported: bool = False
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        attempts: list[dict[str, Any]] = self.detail["attempts"]
+        return attempts
 
 
 def process_ran(outcome: JobOutcome) -> bool:

@@ -90,9 +90,13 @@ class EmbeddedEngine:
         )
         # Jobs handed to the engine and not finished, by (generation, node id); those not
         # started yet wait in _queue for one of the ``parallelism`` slots.
-        # Spawning a process waits for it to exec (about half a millisecond here): one
-        # thread does it, so the control thread need not wait.
-        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headrace-spawn")
+        # Spawning a process waits for it to exec (about half a millisecond here): at the
+        # end of a round the control thread spawns what it prepared together with these
+        # threads, so the waits overlap (see _spawn_prepared).
+        self._spawner = ThreadPoolExecutor(
+            max_workers=_SPAWN_HELPERS, thread_name_prefix="headrace-spawn"
+        )
+        self._prepared: list[tuple[_Active, int]] = []
         self._jobs: dict[tuple[int, str], _Active] = {}
         self._queue: deque[_Active] = deque()
         self._in_slots = 0
@@ -172,6 +176,7 @@ class EmbeddedEngine:
             written = applied
             try:
                 written = self._flush(batch)
+                self._spawn_prepared()
             except Exception:
                 logger.exception("engine could not record a batch of transitions")
             self._metrics.round_phases(began, handled, applied, written, time.perf_counter())
@@ -180,7 +185,7 @@ class EmbeddedEngine:
         """Every command waiting and every timer due; waits for one if there is none (and
         no job ended in the last round's actions, which still needs its round)."""
         commands: list[tuple[str, Any]] = []
-        block = not self._finished
+        block = not (self._finished or self._prepared)
         while True:
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
@@ -486,7 +491,24 @@ class EmbeddedEngine:
         elif spawn_here:
             self._spawn(active, active.attempt)
         else:
-            self._spawner.submit(self._spawn, active, active.attempt)
+            self._prepared.append((active, active.attempt))
+
+    def _spawn_prepared(self) -> None:
+        """Start the processes of the attempts prepared this round: the control thread and
+        the spawn helpers take a share each, and the round ends when all have started.
+        While the control thread waits for a child to exec it holds no lock, so the helpers
+        are not starved, and nothing else happens meanwhile that they would slow down."""
+        prepared, self._prepared = self._prepared, []
+        lanes = 1 + _SPAWN_HELPERS
+        helped = [self._spawner.submit(self._spawn_each, prepared[lane::lanes])
+                  for lane in range(1, min(lanes, len(prepared)))]  # fmt: skip
+        self._spawn_each(prepared[0::lanes])
+        for future in helped:
+            future.result()
+
+    def _spawn_each(self, prepared: list[tuple[_Active, int]]) -> None:
+        for active, attempt in prepared:
+            self._spawn(active, attempt)
 
     def _spawn(self, active: _Active, attempt: int) -> None:
         execution = active.execution
@@ -709,6 +731,8 @@ class _Finished(NamedTuple):
 _MAX_BATCH = 1000
 # While several jobs are in flight, rounds start at most this often (seconds).
 _ROUND_PERIOD = 0.005
+# Threads that spawn task processes with the control thread at the end of a round.
+_SPAWN_HELPERS = 2
 # A failing report is retried after these pauses; then the run is set aside and rebuilt
 # from the database this many seconds later.
 _REPORT_RETRY_PAUSES = (0.2, 1.0, 3.0)

@@ -18,6 +18,23 @@ LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 LongBinary = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
+# One encoder for every JSON column: ``json.dumps`` with these arguments builds a new encoder
+# per call, a third of the cost of encoding a small dict. Same bytes either way.
+_encode_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
+def json_text(value: Any) -> str | None:
+    """A JSONText column's stored form of ``value`` (compact, keys sorted)."""
+    return None if value is None else _encode_json(value)
+
+
+def micros(value: datetime | int | None) -> int | None:
+    """An EpochMicros column's stored form of ``value``."""
+    if value is None or isinstance(value, int):
+        return value
+    return to_micros(value)
+
+
 class EpochMicros(TypeDecorator[datetime]):
     """An aware UTC datetime stored as BIGINT microseconds since the epoch.
 
@@ -29,11 +46,7 @@ class EpochMicros(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, int):
-            return value
-        return to_micros(value)
+        return micros(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else from_micros(int(value))
@@ -46,9 +59,7 @@ class JSONText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return json_text(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api_server.backends import (
@@ -522,27 +523,28 @@ class RunService:
         for task in event.tasks:
             if not run_states.is_state(task.state):
                 _check_state("tasks", "task", task.state)
-        with self.ctx.db.write() as session:
-            if event.state:
+        if event.state:
+            with self.ctx.db.write() as session:
                 row = self._lock_run_if_exists(session, event.run_id)
-                generation = None if row is None else row.generation
-            else:
-                # Task-only events leave the run counters alone: the run's own lock suffices,
-                # and of its row they need the generation alone.
-                row, generation = None, store.lock_generation(session, event.run_id)
+                if row is None or event.generation < row.generation:
+                    return False
+                connection = session.connection()
+                changed = self._apply_tasks(connection, event.run_id, event.generation, event.tasks)
+                if (
+                    event.state != row.state
+                    and run_states.can_transition(row.state, event.state)
+                    and event.update_time >= row.state_updated_at
+                ):
+                    self._transition(session, row, event.state, event.update_time, event.error)
+                    changed = True
+            return changed
+        # Task-only events (a fan-out's rounds, most of them) leave the run and its counters
+        # alone: they lock the run's row and read its generation, with no ORM session.
+        with self.ctx.db.write_connection() as connection:
+            generation = store.lock_generation(connection, event.run_id)
             if generation is None or event.generation < generation:
                 return False
-            changed = self._apply_tasks(session, event.run_id, event.generation, event.tasks)
-            if (
-                event.state
-                and row is not None
-                and event.state != row.state
-                and run_states.can_transition(row.state, event.state)
-                and event.update_time >= row.state_updated_at
-            ):
-                self._transition(session, row, event.state, event.update_time, event.error)
-                changed = True
-        return changed
+            return self._apply_tasks(connection, event.run_id, event.generation, event.tasks)
 
     # The service is the StatusSink backends receive at start-up.
     report = report_status
@@ -560,7 +562,7 @@ class RunService:
 
     def _apply_tasks(
         self,
-        session: Session,
+        connection: Connection,
         run_id: str,
         generation: int,
         events: builtins.list[TaskStatusEvent],
@@ -576,17 +578,17 @@ class RunService:
         # An event in the task's current state compares details with the whole row (JSON
         # columns decoded): those rows are read together, up front; a task that reaches an
         # event's state within this batch reads its row on demand (_StoredRow).
-        states = store.get_task_states(session, {e.task_id for e in events})
+        states = store.get_task_states(connection, {e.task_id for e in events})
         restated = {
             e.task_id for e in events if e.task_id in states and states[e.task_id].state == e.state
         }
-        whole = store.get_task_rows(session, restated) if restated else {}
+        whole = store.get_task_rows(connection, restated) if restated else {}
         rows = {
             task_id: _TaskView(
                 row.run_id,
                 row.state,
                 row.generation,
-                whole[task_id]._mapping if task_id in whole else _StoredRow(session, task_id),  # type: ignore[arg-type]
+                whole[task_id]._mapping if task_id in whole else _StoredRow(connection, task_id),  # type: ignore[arg-type]
             )
             for task_id, row in states.items()
         }
@@ -642,9 +644,9 @@ class RunService:
                 history.append((task_id, state, event.error, event.update_time))
             rows[task_id] = _TaskView(run_id, state, generation, _Merged(row.values, values))
             changed = True
-        store.insert_tasks(session, builtins.list(inserts.values()))
-        store.update_tasks(session, updates)
-        store.add_task_histories(session, history)
+        store.insert_tasks(connection, builtins.list(inserts.values()))
+        store.update_tasks(connection, updates)
+        store.add_task_histories(connection, history)
         return changed
 
     @staticmethod
@@ -736,13 +738,13 @@ class _TaskView:
 class _StoredRow(Mapping[str, Any]):
     """A task row's columns, read from the database the first time one is asked for."""
 
-    def __init__(self, session: Session, task_id: str) -> None:
-        self._session, self._task_id = session, task_id
+    def __init__(self, connection: Connection, task_id: str) -> None:
+        self._connection, self._task_id = connection, task_id
         self._row: Mapping[str, Any] | None = None
 
     def _load(self) -> Mapping[str, Any]:
         if self._row is None:
-            row = store.get_task_rows(self._session, {self._task_id}).get(self._task_id)
+            row = store.get_task_rows(self._connection, {self._task_id}).get(self._task_id)
             self._row = dict(row._mapping) if row is not None else {}
         return self._row
 

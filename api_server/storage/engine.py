@@ -214,6 +214,22 @@ class Database:
                 _sqlite_begin.mode = "DEFERRED"
                 session.close()
 
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """``write()`` without the ORM: a connection in a transaction, committed when the
+        block ends, rolled back if it raises. For the hottest writers (a run backend's task
+        status), where a Session's bookkeeping costs as much as their statements."""
+        lock = self._write_lock if self._write_lock is not None else nullcontext()
+        with lock:
+            _sqlite_begin.mode = "IMMEDIATE"
+            try:
+                with self.engine.begin() as connection:
+                    yield connection
+            except DBAPIError as exc:
+                raise translate_db_error(exc) from exc
+            finally:
+                _sqlite_begin.mode = "DEFERRED"
+
     def dispose(self) -> None:
         if self._read_engine is not self.engine:
             self._read_engine.dispose()

@@ -211,10 +211,10 @@ _LOCK_GENERATION = DriverStatement(
 )
 
 
-def lock_generation(session: Session, run_id: str) -> int | None:
+def lock_generation(connection: Connection, run_id: str) -> int | None:
     """Lock the run's row (as ``get_row(for_update=True)``) and return its generation; None
     if there is no such run. What task-only status events need of the run."""
-    return _LOCK_GENERATION.execute(session.connection(), (run_id,)).scalar_one_or_none()
+    return _LOCK_GENERATION.execute(connection, (run_id,)).scalar_one_or_none()
 
 
 # A run with its state history (aggregated as JSON) and whether it has tasks, in one
@@ -384,9 +384,8 @@ def _delete_children(session: Session, run_ids: Any) -> None:
     session.execute(sql_delete(RunStateRow).where(RunStateRow.run_id.in_(run_ids)))
 
 
-def get_task_rows(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
+def get_task_rows(connection: Connection, task_ids: set[str]) -> dict[str, Row[Any]]:
     """The task rows with these ids, keyed by id (one query per IN list)."""
-    connection = session.connection()
     return {
         row.task_id: row
         for chunk in in_chunks(sorted(task_ids))
@@ -402,12 +401,11 @@ class TaskState(NamedTuple):
     generation: int
 
 
-def get_task_states(session: Session, task_ids: set[str]) -> dict[str, TaskState]:
+def get_task_states(connection: Connection, task_ids: set[str]) -> dict[str, TaskState]:
     """The run, state and generation of the tasks with these ids, keyed by id: what applying
     status events needs of most rows, without decoding their JSON columns
     (:func:`get_task_rows` reads a whole row when its details matter). Sent as the driver's
     SQL (see ``driver_sql``): building a Core IN list per call cost more than the query."""
-    connection = session.connection()
     found: dict[str, TaskState] = {}
     for chunk in in_chunks(sorted(task_ids)):
         sql = _TASK_STATES_SQL.format(placeholders(connection.dialect, len(chunk)))
@@ -453,11 +451,11 @@ _STORED: dict[str, Any] = {
 }
 
 
-def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:
+def insert_tasks(connection: Connection, values: list[dict[str, Any]]) -> None:
     """Insert task rows (each a dict of every task column)."""
     if values:
         _INSERT_TASK.execute_many(
-            session.connection(),
+            connection,
             [
                 (
                     v["task_id"],
@@ -481,7 +479,7 @@ def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:
         )
 
 
-def update_tasks(session: Session, updates: dict[str, dict[str, Any]]) -> None:
+def update_tasks(connection: Connection, updates: dict[str, dict[str, Any]]) -> None:
     """Apply per-task column updates: one executemany per set of columns changed."""
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
     for task_id, values in updates.items():
@@ -495,7 +493,6 @@ def update_tasks(session: Session, updates: dict[str, dict[str, Any]]) -> None:
                 task_id,
             )
         )
-    connection = session.connection()
     for columns, rows in groups.items():
         _task_update(columns).execute_many(connection, rows)
 
@@ -513,12 +510,12 @@ def _task_update(columns: tuple[str, ...]) -> DriverStatement:
 
 
 def add_task_histories(
-    session: Session, rows: list[tuple[str, str, dict[str, Any] | None, datetime]]
+    connection: Connection, rows: list[tuple[str, str, dict[str, Any] | None, datetime]]
 ) -> None:
     """Insert task history rows, each ``(task_id, state, error, update_time)``."""
     if rows:
         _INSERT_TASK_HISTORY.execute_many(
-            session.connection(),
+            connection,
             [
                 (task_id, state, json_text(error), micros(update_time))
                 for task_id, state, error, update_time in rows

@@ -25,14 +25,28 @@ _ALLOWED: dict[RuntimeState, frozenset[RuntimeState]] = {
 }
 
 
+# The table as pairs of names (a StrEnum member hashes as its name): one set look-up per
+# task event instead of two enum look-ups.
+_ALLOWED_PAIRS = frozenset((old.value, new.value) for old, news in _ALLOWED.items() for new in news)
+_NAMES = frozenset(state.value for state in S)
+
+
 def parse_state(value: str) -> RuntimeState:
     """The RuntimeState for a wire name; ValueError for anything else."""
     return RuntimeState(value)
 
 
+def is_state(value: str) -> bool:
+    """True if ``value`` names a state."""
+    return value in _NAMES
+
+
 def can_transition(current: str, new: str) -> bool:
     """True if a run or task in ``current`` may move to ``new``."""
-    return parse_state(new) in _ALLOWED[parse_state(current)]
+    if (current, new) in _ALLOWED_PAIRS:
+        return True
+    parse_state(current), parse_state(new)  # unknown names raise ValueError
+    return False
 
 
 def is_terminal(state: str) -> bool:

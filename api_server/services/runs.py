@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api_server.backends import (
@@ -520,25 +521,30 @@ class RunService:
         backwards events change nothing. Returns True if anything changed."""
         _check_state("state", "run", event.state)
         for task in event.tasks:
-            _check_state("tasks", "task", task.state)
-        with self.ctx.db.write() as session:
-            if event.state:
+            if not run_states.is_state(task.state):
+                _check_state("tasks", "task", task.state)
+        if event.state:
+            with self.ctx.db.write() as session:
                 row = self._lock_run_if_exists(session, event.run_id)
-            else:
-                # Task-only events leave the run counters alone: the run's own lock suffices.
-                row = store.get_row(session, event.run_id, for_update=True)
-            if row is None or event.generation < row.generation:
+                if row is None or event.generation < row.generation:
+                    return False
+                connection = session.connection()
+                changed = self._apply_tasks(connection, event.run_id, event.generation, event.tasks)
+                if (
+                    event.state != row.state
+                    and run_states.can_transition(row.state, event.state)
+                    and event.update_time >= row.state_updated_at
+                ):
+                    self._transition(session, row, event.state, event.update_time, event.error)
+                    changed = True
+            return changed
+        # Task-only events (a fan-out's rounds, most of them) leave the run and its counters
+        # alone: they lock the run's row and read its generation, with no ORM session.
+        with self.ctx.db.write_connection() as connection:
+            generation = store.lock_generation(connection, event.run_id)
+            if generation is None or event.generation < generation:
                 return False
-            changed = self._apply_tasks(session, event.run_id, event.generation, event.tasks)
-            if (
-                event.state
-                and event.state != row.state
-                and run_states.can_transition(row.state, event.state)
-                and event.update_time >= row.state_updated_at
-            ):
-                self._transition(session, row, event.state, event.update_time, event.error)
-                changed = True
-        return changed
+            return self._apply_tasks(connection, event.run_id, event.generation, event.tasks)
 
     # The service is the StatusSink backends receive at start-up.
     report = report_status
@@ -556,7 +562,7 @@ class RunService:
 
     def _apply_tasks(
         self,
-        session: Session,
+        connection: Connection,
         run_id: str,
         generation: int,
         events: builtins.list[TaskStatusEvent],
@@ -572,80 +578,75 @@ class RunService:
         # An event in the task's current state compares details with the whole row (JSON
         # columns decoded): those rows are read together, up front; a task that reaches an
         # event's state within this batch reads its row on demand (_StoredRow).
-        states = store.get_task_states(session, {e.task_id for e in events})
+        states = store.get_task_states(connection, {e.task_id for e in events})
         restated = {
             e.task_id for e in events if e.task_id in states and states[e.task_id].state == e.state
         }
-        whole = store.get_task_rows(session, restated) if restated else {}
+        whole = store.get_task_rows(connection, restated) if restated else {}
         rows = {
             task_id: _TaskView(
                 row.run_id,
                 row.state,
                 row.generation,
-                whole[task_id]._mapping if task_id in whole else _StoredRow(session, task_id),  # type: ignore[arg-type]
+                whole[task_id]._mapping if task_id in whole else _StoredRow(connection, task_id),  # type: ignore[arg-type]
             )
             for task_id, row in states.items()
         }
-        inserts: builtins.list[dict[str, Any]] = []
-        pending_inserts: dict[str, dict[str, Any]] = {}
+        inserts: dict[str, dict[str, Any]] = {}  # by task id: not written yet
         updates: dict[str, dict[str, Any]] = {}
-        history: builtins.list[dict[str, Any]] = []
+        history: builtins.list[tuple[str, str, dict[str, Any] | None, datetime]] = []
         changed = False
         for event in events:
-            details = {
-                key: getattr(event, key) for key in _TASK_DETAILS if getattr(event, key) is not None
-            }
-            row = rows.get(event.task_id)
+            task_id, state = event.task_id, event.state
+            details = {k: v for k in _TASK_DETAILS if (v := getattr(event, k)) is not None}
+            row = rows.get(task_id)
             if row is None:
                 values = {
-                    "task_id": event.task_id,
+                    "task_id": task_id,
                     "run_id": run_id,
                     "parent_task_id": event.parent_task_id,
                     "display_name": event.display_name,
-                    "state": event.state,
+                    "state": state,
                     "generation": generation,
                     "create_time": event.update_time,
-                    **{key: None for key in _TASK_DETAILS},
+                    **_NO_DETAILS,
                     **details,
                 }
-                inserts.append(values)
-                pending_inserts[event.task_id] = values
-                rows[event.task_id] = _TaskView(run_id, event.state, generation, values)
-                history.append(_history(event))
+                inserts[task_id] = values
+                rows[task_id] = _TaskView(run_id, state, generation, values)
+                history.append((task_id, state, event.error, event.update_time))
                 changed = True
                 continue
             if row.run_id != run_id:
-                raise InvalidArgument(f"tasks: task {event.task_id!r} belongs to another run")
+                raise InvalidArgument(f"tasks: task {task_id!r} belongs to another run")
             if generation > row.generation:
-                values = {"state": event.state, "generation": generation, **details}
+                values = {"state": state, "generation": generation, **details}
                 if event.start_time is None:
                     values["start_time"] = None
                 values.setdefault("end_time", None)
                 values.setdefault("error", None)
             elif generation < row.generation:
                 continue
-            elif event.state == row.state:
+            elif state == row.state:
                 values = {k: v for k, v in details.items() if row.values.get(k) != v}
                 if not values:
                     continue
-            elif run_states.can_transition(row.state, event.state):
-                values = {"state": event.state, **details}
+            elif run_states.can_transition(row.state, state):
+                values = {"state": state, **details}
             else:
                 continue
-            pending = pending_inserts.get(event.task_id)
+            pending = inserts.get(task_id)
             if pending is not None:
                 pending.update(values)  # inserted by this same event: not written yet
             else:
-                updates.setdefault(event.task_id, {}).update(values)
-            if values.get("state", row.state) != row.state or generation > row.generation:
-                history.append(_history(event))
-            rows[event.task_id] = _TaskView(
-                run_id, values.get("state", row.state), generation, _Merged(row.values, values)
-            )
+                updates.setdefault(task_id, {}).update(values)
+            if state != row.state or generation > row.generation:
+                history.append((task_id, state, event.error, event.update_time))
+            rows[task_id] = _TaskView(run_id, state, generation, _Merged(row.values, values))
             changed = True
-        store.insert_tasks(session, inserts)
-        store.update_tasks(session, updates)
-        store.add_task_histories(session, history)
+        store.insert_tasks(connection, builtins.list(inserts.values()))
+        store.update_tasks(connection, updates)
+        store.add_task_histories(connection, history)
         return changed
 
     @staticmethod
@@ -720,26 +721,30 @@ _TASK_DETAILS = (
 )
 
 
-@dataclass
+# A new task's detail columns before its event's details are applied.
+_NO_DETAILS: dict[str, Any] = dict.fromkeys(_TASK_DETAILS)
+
+
 class _TaskView:
     """A task row as far as status application needs it (kept current within one event)."""
 
-    run_id: str
-    state: str
-    generation: int
-    values: Mapping[str, Any]
+    __slots__ = ("generation", "run_id", "state", "values")
+
+    def __init__(self, run_id: str, state: str, generation: int, values: Mapping[str, Any]):
+        self.run_id, self.state, self.generation = run_id, state, generation
+        self.values = values
 
 
 class _StoredRow(Mapping[str, Any]):
     """A task row's columns, read from the database the first time one is asked for."""
 
-    def __init__(self, session: Session, task_id: str) -> None:
-        self._session, self._task_id = session, task_id
+    def __init__(self, connection: Connection, task_id: str) -> None:
+        self._connection, self._task_id = connection, task_id
         self._row: Mapping[str, Any] | None = None
 
     def _load(self) -> Mapping[str, Any]:
         if self._row is None:
-            row = store.get_task_rows(self._session, {self._task_id}).get(self._task_id)
+            row = store.get_task_rows(self._connection, {self._task_id}).get(self._task_id)
             self._row = dict(row._mapping) if row is not None else {}
         return self._row
 
@@ -767,15 +772,6 @@ class _Merged(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len({*self.base, *self.changes})
-
-
-def _history(event: TaskStatusEvent) -> dict[str, Any]:
-    return {
-        "task_id": event.task_id,
-        "state": event.state,
-        "update_time": event.update_time,
-        "error": event.error,
-    }
 
 
 def _check_state(field: str, kind: str, state: str | None) -> None:

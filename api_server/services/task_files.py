@@ -48,7 +48,7 @@ class TaskFileService:
 
     @staticmethod
     def _task(session: Session, run_id: str, node_id: str) -> Any:
-        row = store.get_task_rows(session, {node_id}).get(node_id)
+        row = store.get_task_rows(session.connection(), {node_id}).get(node_id)
         if row is None or row.run_id != run_id:
             if store.get_row(session, run_id) is None:
                 raise NotFound(f"run {run_id!r} does not exist")

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, update
 from sqlalchemy import delete as sql_delete
@@ -21,8 +21,10 @@ from domain.timestamps import from_micros
 
 from . import run_counts
 from .dialects import json_rows
+from .driver_sql import DriverStatement, placeholders
 from .listing_support import list_page
 from .rows import RunRow, RunStateRow, TaskRow, TaskStateRow
+from .types import json_text, micros
 
 RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 HISTORY: Table = RunStateRow.__table__  # type: ignore[assignment]
@@ -203,6 +205,18 @@ def get_row(session: Session, run_id: str, *, for_update: bool = False) -> RunRe
     return session.connection().execute(stmt, {"run_id": run_id}).one_or_none()
 
 
+_LOCK_GENERATION = DriverStatement(
+    select(RUNS.c.generation).where(RUNS.c.run_id == bindparam("run_id")).with_for_update(),
+    ("run_id",),
+)
+
+
+def lock_generation(connection: Connection, run_id: str) -> int | None:
+    """Lock the run's row (as ``get_row(for_update=True)``) and return its generation; None
+    if there is no such run. What task-only status events need of the run."""
+    return _LOCK_GENERATION.execute(connection, (run_id,)).scalar_one_or_none()
+
+
 # A run with its state history (aggregated as JSON) and whether it has tasks, in one
 # statement: one round trip instead of three for a run without tasks, the common GetRun.
 _HISTORY_JSON = (
@@ -370,61 +384,143 @@ def _delete_children(session: Session, run_ids: Any) -> None:
     session.execute(sql_delete(RunStateRow).where(RunStateRow.run_id.in_(run_ids)))
 
 
-def get_task_rows(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
+def get_task_rows(connection: Connection, task_ids: set[str]) -> dict[str, Row[Any]]:
     """The task rows with these ids, keyed by id (one query per IN list)."""
-    return _tasks_by_id(session, task_ids, TASKS.c)
-
-
-_TASK_STATE_COLUMNS = (TASKS.c.task_id, TASKS.c.run_id, TASKS.c.state, TASKS.c.generation)
-
-
-def get_task_states(session: Session, task_ids: set[str]) -> dict[str, Row[Any]]:
-    """The run, state and generation of the tasks with these ids, keyed by id: what applying
-    status events needs of most rows, without decoding their JSON columns
-    (:func:`get_task_rows` reads a whole row when its details matter)."""
-    return _tasks_by_id(session, task_ids, _TASK_STATE_COLUMNS)
-
-
-def _tasks_by_id(session: Session, task_ids: set[str], columns: Any) -> dict[str, Row[Any]]:
-    connection = session.connection()
     return {
         row.task_id: row
         for chunk in in_chunks(sorted(task_ids))
-        for row in connection.execute(select(*columns).where(TASKS.c.task_id.in_(chunk)))
+        for row in connection.execute(select(TASKS).where(TASKS.c.task_id.in_(chunk)))
     }
 
 
-def insert_tasks(session: Session, values: list[dict[str, Any]]) -> None:
+class TaskState(NamedTuple):
+    """What applying a status event needs of most task rows."""
+
+    run_id: str
+    state: str
+    generation: int
+
+
+def get_task_states(connection: Connection, task_ids: set[str]) -> dict[str, TaskState]:
+    """The run, state and generation of the tasks with these ids, keyed by id: what applying
+    status events needs of most rows, without decoding their JSON columns
+    (:func:`get_task_rows` reads a whole row when its details matter). Sent as the driver's
+    SQL (see ``driver_sql``): building a Core IN list per call cost more than the query."""
+    found: dict[str, TaskState] = {}
+    for chunk in in_chunks(sorted(task_ids)):
+        sql = _TASK_STATES_SQL.format(placeholders(connection.dialect, len(chunk)))
+        for task_id, run_id, state, generation in connection.exec_driver_sql(sql, tuple(chunk)):
+            found[task_id] = TaskState(run_id, state, generation)
+    return found
+
+
+_TASK_STATES_SQL = "SELECT task_id, run_id, state, generation FROM run_tasks WHERE task_id IN ({})"
+
+
+# Status writes: a fan-out reports thousands of tasks, a few dozen per transaction. Their
+# rows go through the driver with values converted here, once (see driver_sql).
+_TASK_COLUMNS = (
+    "task_id",
+    "run_id",
+    "parent_task_id",
+    "display_name",
+    "state",
+    "generation",
+    "create_time",
+    "start_time",
+    "end_time",
+    "error",
+    "execution_id",
+    "pod_name",
+    "executor_detail",
+    "inputs",
+    "outputs",
+)
+_INSERT_TASK = DriverStatement(
+    insert(TASKS).values({name: bindparam(name) for name in _TASK_COLUMNS}), _TASK_COLUMNS
+)
+_HISTORY_COLUMNS = ("task_id", "state", "error", "update_time")
+_INSERT_TASK_HISTORY = DriverStatement(
+    insert(TASK_HISTORY).values({name: bindparam(name) for name in _HISTORY_COLUMNS}),
+    _HISTORY_COLUMNS,
+)
+# How each task column is stored: the JSONText and EpochMicros columns are converted.
+_STORED: dict[str, Any] = {
+    **{name: json_text for name in ("error", "executor_detail", "inputs", "outputs")},
+    **{name: micros for name in ("create_time", "start_time", "end_time")},
+}
+
+
+def insert_tasks(connection: Connection, values: list[dict[str, Any]]) -> None:
+    """Insert task rows (each a dict of every task column)."""
     if values:
-        session.connection().execute(insert(TASKS), values)
-
-
-def update_tasks(session: Session, updates: dict[str, dict[str, Any]]) -> None:
-    """Apply per-task column updates: one executemany per set of columns changed."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for task_id, values in updates.items():
-        columns = tuple(sorted(values))
-        groups[columns].append(
-            {"b_task_id": task_id, **{f"b_{name}": values[name] for name in columns}}
+        _INSERT_TASK.execute_many(
+            connection,
+            [
+                (
+                    v["task_id"],
+                    v["run_id"],
+                    v["parent_task_id"],
+                    v["display_name"],
+                    v["state"],
+                    v["generation"],
+                    micros(v["create_time"]),
+                    micros(v["start_time"]),
+                    micros(v["end_time"]),
+                    json_text(v["error"]),
+                    v["execution_id"],
+                    v["pod_name"],
+                    json_text(v["executor_detail"]),
+                    json_text(v["inputs"]),
+                    json_text(v["outputs"]),
+                )
+                for v in values
+            ],
         )
-    connection = session.connection()
-    for columns, parameters in groups.items():
-        connection.execute(_task_update(columns), parameters)
+
+
+def update_tasks(connection: Connection, updates: dict[str, dict[str, Any]]) -> None:
+    """Apply per-task column updates: one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for task_id, values in updates.items():
+        columns = tuple(sorted(values, key=_TASK_COLUMNS.index))
+        groups[columns].append(
+            (
+                *(
+                    _STORED[name](values[name]) if name in _STORED else values[name]
+                    for name in columns
+                ),
+                task_id,
+            )
+        )
+    for columns, rows in groups.items():
+        _task_update(columns).execute_many(connection, rows)
 
 
 @functools.cache
-def _task_update(columns: tuple[str, ...]) -> Any:
-    """A prebuilt UPDATE of these task columns (compiled once, then cached by SQLAlchemy)."""
-    return (
+def _task_update(columns: tuple[str, ...]) -> DriverStatement:
+    """A prebuilt UPDATE of these task columns (compiled once per dialect)."""
+    names = tuple(f"b_{name}" for name in columns)
+    statement = (
         update(TASKS)
         .where(TASKS.c.task_id == bindparam("b_task_id"))
-        .values({name: bindparam(f"b_{name}") for name in columns})
+        .values({name: bindparam(bind) for name, bind in zip(columns, names, strict=True)})
     )
+    return DriverStatement(statement, (*names, "b_task_id"))
 
 
-def add_task_histories(session: Session, values: list[dict[str, Any]]) -> None:
-    if values:
-        session.connection().execute(insert(TASK_HISTORY), values)
+def add_task_histories(
+    connection: Connection, rows: list[tuple[str, str, dict[str, Any] | None, datetime]]
+) -> None:
+    """Insert task history rows, each ``(task_id, state, error, update_time)``."""
+    if rows:
+        _INSERT_TASK_HISTORY.execute_many(
+            connection,
+            [
+                (task_id, state, json_text(error), micros(update_time))
+                for task_id, state, error, update_time in rows
+            ],
+        )
 
 
 def task_states(session: Session, run_id: str) -> list[Row[Any]]:

@@ -52,3 +52,17 @@ def test_terminal_states_are_final_and_only_failures_retry() -> None:
 def test_unknown_state_names_raise() -> None:
     with pytest.raises(ValueError):
         run_states.can_transition("RUNNING", "EXPLODED")
+
+
+def test_the_transition_look_up_agrees_with_the_table_for_every_pair() -> None:
+    """``can_transition`` answers from a set of name pairs; it must say what the table of
+    enum members says, for members and for plain names alike."""
+    for current in S:
+        for new in S:
+            expected = new in run_states._ALLOWED[current]
+            assert run_states.can_transition(current, new) is expected
+            assert run_states.can_transition(current.value, new.value) is expected
+    assert all(run_states.is_state(state.value) for state in S)
+    assert not run_states.is_state("EXPLODED")
+    with pytest.raises(ValueError):
+        run_states.can_transition("EXPLODED", "RUNNING")

@@ -341,7 +341,8 @@ def _measure_fanout(
     rounds_before = engine_rounds(runner.client, server)
     with Profiler(profile_dir, server.pid, "fanout"):
         fanout = runner.run(specs["fanout"], "fan-out")
-    cpu = [after - before for after, before in zip(proc_cpu_split(server.pid), cpu_before)]
+    cpu_after = proc_cpu_split(server.pid)
+    cpu = [after - before for after, before in zip(cpu_after, cpu_before, strict=True)]
     rounds = engine_rounds(runner.client, server)
     results["fanout_rounds"] = {k: v - rounds_before.get(k, 0.0) for k, v in rounds.items()}
     results["fanout_server_cpu_s"] = cpu[0] + cpu[1]
@@ -383,18 +384,17 @@ def fanout_row(args: argparse.Namespace, engine: dict) -> str:
 
 
 def report_fanout(args: argparse.Namespace, engine: dict) -> str:
+    user, system, task_user, task_system = engine["fanout_server_cpu_split"]
+    phases = {"rounds": 0, "commands": 0, "finished": 0, "write": 0, "act": 0}
+    phases |= engine["fanout_rounds"]
     return (
         f"{fanout_row(args, engine)}\n"
-        f"\nserver CPU during the fan-out: {engine['fanout_server_cpu_s']:.2f} s"
-        " (user {:.2f} s, system {:.2f} s; its task processes: user {:.2f} s, system {:.2f} s);".format(
-            *engine["fanout_server_cpu_split"]
-        )
-        + f" load {loadavg()}\n"
-        + "engine control thread: {rounds:.0f} rounds; commands {commands:.2f} s, lineage and"
-        " outcomes {finished:.2f} s, writing transitions {write:.2f} s, acting {act:.2f} s".format(
-            **{"rounds": 0, "commands": 0, "finished": 0, "write": 0, "act": 0}
-            | engine["fanout_rounds"]
-        )
+        f"\nserver CPU during the fan-out: {engine['fanout_server_cpu_s']:.2f} s (user"
+        f" {user:.2f} s, system {system:.2f} s; its task processes: user {task_user:.2f} s,"
+        f" system {task_system:.2f} s); load {loadavg()}\n"
+        f"engine control thread: {phases['rounds']:.0f} rounds; commands"
+        f" {phases['commands']:.2f} s, lineage and outcomes {phases['finished']:.2f} s, writing"
+        f" transitions {phases['write']:.2f} s, acting {phases['act']:.2f} s"
     )
 
 

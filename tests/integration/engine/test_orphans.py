@@ -1,6 +1,6 @@
 """After a crash, the next server kills the task processes the old one left running: the
-run's pid list names them, and the start time recorded beside each pid keeps a reused pid
-(an unrelated process) from being killed."""
+run's pid list names them, and only a process whose environment names the run is killed,
+so a reused pid (an unrelated process) is left alone."""
 
 from __future__ import annotations
 
@@ -41,8 +41,11 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
         process.wait()
 
 
-def _sleeper(started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(["sleep", "300"], start_new_session=True)
+def _sleeper(
+    started: list[subprocess.Popen[bytes]], run_id: str | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HEADRACE_RUN_ID": run_id} if run_id else None
+    process = subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
     started.append(process)
     return process
 
@@ -59,33 +62,35 @@ def _ended(process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
 def test_processes_in_the_pid_list_are_killed_and_the_list_is_removed(
     runner: JobRunner, sleepers: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    left, other = _sleeper(sleepers), _sleeper(sleepers)
+    left = _sleeper(sleepers, "run-1")
+    # A pid in the list now belonging to a process of no run, or of another run: reused.
+    unrelated, other_run = _sleeper(sleepers), _sleeper(sleepers, "run-2")
     run_dir = tmp_path / "work" / "run-1"
     run_dir.mkdir(parents=True)
-    (run_dir / "pids").write_text(
-        f"{left.pid} {_process_start(left.pid)}\n"
-        # Same pid number as a live process but another start time: a reused pid.
-        f"{other.pid} {(_process_start(other.pid) or 0) + 1}\n"
-        "not a line\n"
-    )
+    (run_dir / "pids").write_text(f"{left.pid}\n{unrelated.pid}\n{other_run.pid}\nnot a line\n")
 
     runner.reap_orphans("run-1")
 
     assert _ended(left)
     assert left.returncode == -signal.SIGKILL
-    assert other.poll() is None
+    assert unrelated.poll() is None and other_run.poll() is None
     assert not (run_dir / "pids").exists()
 
 
 def test_pid_files_of_older_servers_are_honoured(
     runner: JobRunner, sleepers: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    left = _sleeper(sleepers)
+    left, reused = _sleeper(sleepers), _sleeper(sleepers)
     task_dir = tmp_path / "work" / "run-2" / "for-loop-1" / "iteration-0" / "step"
     task_dir.mkdir(parents=True)
     (task_dir / "task.pid").write_text(f"{left.pid} {_process_start(left.pid)}")
+    other_dir = task_dir.with_name("other")
+    other_dir.mkdir()
+    # Same pid number as a live process but another start time: a reused pid.
+    (other_dir / "task.pid").write_text(f"{reused.pid} {(_process_start(reused.pid) or 0) + 1}")
 
     runner.reap_orphans("run-2")
 
     assert _ended(left)
+    assert reused.poll() is None
     assert not (task_dir / "task.pid").exists()

@@ -5,11 +5,10 @@ Threads
 * One **control thread** owns every run's :class:`RunInterpreter`. Everything that changes
   a run (submit, a job finished, terminate, retry) is a command on its queue, so the
   interpreters need no locks and events of one run are applied in order.
-* The control thread also **prepares task attempts** itself when nothing can block first
-  (scratch folder, executor input, command) and handles their ends. One **spawner thread**
-  starts the processes: a start waits for the child to exec (about half a millisecond
-  here), which the control thread need not wait out. The launcher's watcher thread says
-  when a process has ended (its output all read). No thread waits on a running task.
+* The control thread also **starts task attempts** itself when nothing can block first
+  (scratch folder, executor input, command, then the process, at the end of the round)
+  and handles their ends. The launcher's watcher thread says when a process has ended
+  (its output all read). No thread waits on a running task.
 * A **worker pool** (``engine_parallelism`` threads, idle but for this) takes what may
   block: a cache look-up, building a task's Python environment, downloading remote inputs
   before a start; uploading outputs after an end.
@@ -90,12 +89,7 @@ class EmbeddedEngine:
         )
         # Jobs handed to the engine and not finished, by (generation, node id); those not
         # started yet wait in _queue for one of the ``parallelism`` slots.
-        # Spawning a process waits for it to exec (about half a millisecond here): at the
-        # end of a round the control thread spawns what it prepared together with these
-        # threads, so the waits overlap (see _spawn_prepared).
-        self._spawner = ThreadPoolExecutor(
-            max_workers=_SPAWN_HELPERS, thread_name_prefix="headrace-spawn"
-        )
+        # Attempts prepared this round, spawned at its end (see _spawn_prepared).
         self._prepared: list[tuple[_Active, int]] = []
         self._jobs: dict[tuple[int, str], _Active] = {}
         self._queue: deque[_Active] = deque()
@@ -136,7 +130,6 @@ class EmbeddedEngine:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._spawner.shutdown(wait=True, cancel_futures=True)
 
     # --- control thread -----------------------------------------------------------------
 
@@ -432,7 +425,7 @@ class EmbeddedEngine:
 
     def _begin(self, active: _Active) -> None:
         """Start the job: on the control thread when nothing can block first (its process
-        is then spawned by the spawner thread), else on a worker."""
+        is spawned at the end of the round), else on a worker."""
         job = active.job
         active.started = self.clock()
         active.phase = _PREPARING
@@ -467,9 +460,9 @@ class EmbeddedEngine:
             self._commands.put(("launched", active))
 
     def _launch(self, active: _Active, *, spawn_here: bool) -> None:
-        """Prepare the job's next attempt and have its process spawned, here or by the
-        spawner thread. An attempt that cannot start has ended already: its end is handled
-        as if its process had exited."""
+        """Prepare the job's next attempt and spawn its process, now or (on the control
+        thread) at the end of the round. An attempt that cannot start has ended already: its
+        end is handled as if its process had exited."""
         if active.cancelled:
             active.phase = _RUNNING  # ends CANCELED in _on_exited
             self._commands.put(("exited", (active, active.attempt)))
@@ -494,19 +487,11 @@ class EmbeddedEngine:
             self._prepared.append((active, active.attempt))
 
     def _spawn_prepared(self) -> None:
-        """Start the processes of the attempts prepared this round: the control thread and
-        the spawn helpers take a share each, and the round ends when all have started.
-        While the control thread waits for a child to exec it holds no lock, so the helpers
-        are not starved, and nothing else happens meanwhile that they would slow down."""
+        """Start the processes of the attempts prepared this round, once its transitions
+        are written. A spawn takes about half a millisecond here, nearly all of it the
+        kernel's (spawning from more threads at once measured no faster), so the control
+        thread does it itself: no hand-off, and no other thread waiting for the lock."""
         prepared, self._prepared = self._prepared, []
-        lanes = 1 + _SPAWN_HELPERS
-        helped = [self._spawner.submit(self._spawn_each, prepared[lane::lanes])
-                  for lane in range(1, min(lanes, len(prepared)))]  # fmt: skip
-        self._spawn_each(prepared[0::lanes])
-        for future in helped:
-            future.result()
-
-    def _spawn_each(self, prepared: list[tuple[_Active, int]]) -> None:
         for active, attempt in prepared:
             self._spawn(active, attempt)
 
@@ -534,7 +519,7 @@ class EmbeddedEngine:
         execution = active.execution
         if execution is None or active.phase != _RUNNING:
             return
-        if active.cancelled:  # terminated while a worker or the spawner started it
+        if active.cancelled:  # terminated while a worker started it
             self._stop_attempt(active)
             return
         timeout = self.runner.timeout_of(active.job)
@@ -731,8 +716,6 @@ class _Finished(NamedTuple):
 _MAX_BATCH = 1000
 # While several jobs are in flight, rounds start at most this often (seconds).
 _ROUND_PERIOD = 0.005
-# Threads that spawn task processes with the control thread at the end of a round.
-_SPAWN_HELPERS = 2
 # A failing report is retried after these pauses; then the run is set aside and rebuilt
 # from the database this many seconds later.
 _REPORT_RETRY_PAUSES = (0.2, 1.0, 3.0)

@@ -576,3 +576,37 @@ def test_no_more_jobs_run_at_once_than_the_engine_parallelism(
         most = max(most, running)
     assert len(events) == 12
     assert most == 2  # the loop alone would run all six at once
+
+
+@dsl.container_component
+def touch_scratch(item: int) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="busybox:1.36",
+        command=["sh", "-c", '[ "$0" = 2 ] && echo kept > left-behind.txt; exit 0'],
+        args=[item],
+    )
+
+
+def test_scratch_folders_left_empty_are_reused_and_others_kept(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    @dsl.pipeline(name="scratch")
+    def scratch() -> None:
+        with dsl.ParallelFor(list(range(5)), parallelism=1) as item:
+            touch_scratch(item=item).set_caching_options(False)
+
+    run = finished(services, submit(services, compile_spec(scratch, tmp_path)))
+    assert run.state == "SUCCEEDED", run.error
+    run_dir = settings.artifact_dir.resolve() / run.run_id
+    folders = sorted(p.name for p in run_dir.iterdir() if p.name.startswith("scratch-"))
+    # One at a time: items 0 and 1 share a folder; item 2 leaves a file, so 3 and 4 get a
+    # new one, and item 2's folder stays as it was.
+    assert folders == ["scratch-1", "scratch-2"]
+    used = [
+        (t.executor_detail or {})["attempts"][0]["scratch"]
+        for t in run.tasks or []
+        if t.display_name == "touch-scratch"
+    ]
+    assert sorted(used) == ["scratch-1"] * 3 + ["scratch-2"] * 2
+    kept = [p for p in run_dir.glob("scratch-*/left-behind.txt")]
+    assert [p.read_text() for p in kept] == ["kept\n"]

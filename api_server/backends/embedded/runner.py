@@ -9,6 +9,7 @@ from a warm interpreter can replace the plain one without touching anything here
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -221,15 +222,10 @@ class JobRunner:
         # KFP's PipelineTaskExecutorDetail names: the current job, and those that failed.
         detail["main_job"] = record["job"]
         detail["failed_main_jobs"] = [a["job"] for a in execution.attempts if a.get("error")]
-        work = execution.files.dir / f"{_flat_task_path(job)}.attempt-{number}"
-        execution.work = work
         execution.output = execution.files.log.output(job.node_id)
         try:
-            try:
-                os.mkdir(work)
-            except FileExistsError:  # left by a server that stopped: start afresh
-                shutil.rmtree(work)
-                os.mkdir(work)
+            work = execution.work = execution.files.take_scratch()
+            record["scratch"] = work.name
             execution.command = self._command(job, execution.root_uri, work, number)
         except (PlaceholderError, ExecutorOutputError, OSError, ValueError) as exc:
             self._not_started(execution, exc)
@@ -412,15 +408,17 @@ class JobRunner:
                 execution.command.executor_input, work, component=job.component
             )
             artifacts = self.artifacts.publish_outputs(
-                {name: list(items) for name, items in produced.artifacts.items()}, _staging(work)
+                {name: list(items) for name, items in produced.artifacts.items()},
+                _staging(execution.files.dir, job),
             )
         except (ExecutorOutputError, OSError) as exc:
             record["error"] = str(exc)
             return FAILED, str(exc), {}
+        execution.files.give_back_if_empty(work)
         return SUCCEEDED, None, {"parameters": produced.parameters, "artifacts": artifacts}
 
     def _command(self, job: Job, root: str, work: Path, number: int) -> _Command:
-        staging = _staging(work)
+        staging = _staging(work.parent, job)
         inputs = self.artifacts.stage_inputs(job.artifacts, staging)
         outputs: dict[str, dict[str, Any]] = {}
         for name, spec in job.output_artifacts.items():
@@ -543,7 +541,8 @@ def _with_lineage_ids(outcome: JobOutcome, ids: Mapping[str, Any]) -> JobOutcome
 
 
 class _RunFiles:
-    """A run's folder, with its tasks' log and the list of task processes it started."""
+    """A run's folder, with its tasks' log, the list of task processes it started and the
+    attempts' scratch folders."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -552,6 +551,35 @@ class _RunFiles:
         self.pids_path = path / _PIDS
         self._pids: int | None = None
         self._lock = threading.Lock()
+        self._scratch_names = itertools.count(1)
+        self._free_scratch: list[Path] = []
+
+    def take_scratch(self) -> Path:
+        """An empty folder for an attempt (its working directory and TMPDIR): one a
+        succeeded attempt left empty, else a new one. Creating a folder costs 0.2 ms of
+        system time here, so a fan-out of short tasks reuses them."""
+        with self._lock:
+            if self._free_scratch:
+                return self._free_scratch.pop()
+            path = self.dir / f"scratch-{next(self._scratch_names)}"
+        try:
+            os.mkdir(path)
+        except FileExistsError:  # left by a server that stopped: start afresh
+            shutil.rmtree(path)
+            os.mkdir(path)
+        return path
+
+    def give_back_if_empty(self, path: Path) -> None:
+        """A succeeded attempt's folder is reused if it left nothing there; a folder with
+        files in it is kept as it is (its name is in the attempt's details)."""
+        try:
+            with os.scandir(path) as entries:
+                if next(entries, None) is not None:
+                    return
+        except OSError:
+            return
+        with self._lock:
+            self._free_scratch.append(path)
 
     def add_pid(self, pid: int) -> None:
         # Only the pid: reading the new process's start time from /proc now would wait
@@ -571,9 +599,10 @@ class _RunFiles:
                 self._pids = None
 
 
-def _staging(work: Path) -> Path:
-    """Where remote artifacts of a task live locally: beside its attempts, shared by them."""
-    return work.with_name(work.name.rpartition(".attempt-")[0] + ".staging")
+def _staging(run_dir: Path, job: Job) -> Path:
+    """Where remote artifacts of a task live locally: in its run's folder, shared by its
+    attempts."""
+    return run_dir / f"{_flat_task_path(job)}.staging"
 
 
 def _flat_task_path(job: Job) -> str:

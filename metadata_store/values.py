@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from google.protobuf import json_format
@@ -83,6 +84,85 @@ def fill_value(target: pb.Value, row: Any) -> None:
         target.proto_value.value = row.bytes_value
     elif kind == BOOLEAN:
         target.bool_value = bool(row.bool_value)
+
+
+def python_property_row(node_id: int, name: str, value: Any, *, custom: bool) -> dict[str, Any]:
+    """``property_row(node_id, name, python_value(value), custom=custom)``, the same row,
+    without building messages for the usual values (the lineage recorder writes a few per
+    task). Values a message would check or convert in ways of its own (out-of-range ints,
+    non-ASCII text, NaN in a dict...) still take that path, so they fail as it fails."""
+    cls = type(value)
+    kind: int
+    int_value = double_value = string_value = bool_value = None
+    try:
+        if cls is str:
+            if not value.isascii():
+                raise _NotPlain
+            kind, string_value = STRING, value
+        elif cls is bool:
+            kind, bool_value = BOOLEAN, value
+        elif cls is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise _NotPlain
+            kind, int_value = INT, value
+        elif cls is float:
+            kind, double_value = DOUBLE, value
+        elif cls is dict:
+            # What MessageToJson(indent=None, sort_keys=True) writes for the Struct.
+            kind, string_value = STRUCT, _STRUCT_JSON.encode(_struct_json(value))
+        else:
+            raise _NotPlain
+    except _NotPlain:
+        return property_row(node_id, name, python_value(value), custom=custom)
+    return {
+        "node_id": node_id,
+        "name": name,
+        "is_custom": custom,
+        "kind": kind,
+        "int_value": int_value,
+        "double_value": double_value,
+        "string_value": string_value,
+        "bytes_value": None,
+        "bool_value": bool_value,
+    }
+
+
+class _NotPlain(Exception):
+    """A value python_property_row leaves to the messages."""
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_STRUCT_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), built once
+_EXACT_DOUBLE = 2**53
+
+
+def _struct_json(value: Any) -> Any:
+    """The JSON object a Struct value filled from ``value`` is written as: numbers as
+    doubles, dicts and lists recursively; _NotPlain for anything else."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if not value.isascii():
+            raise _NotPlain
+        return value
+    if isinstance(value, int):
+        if not -_EXACT_DOUBLE <= value <= _EXACT_DOUBLE:
+            raise _NotPlain
+        return float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _NotPlain
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise _NotPlain
+            out[key] = _struct_json(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [_struct_json(item) for item in value]
+    raise _NotPlain
 
 
 def python_value(value: Any) -> pb.Value:

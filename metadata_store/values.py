@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from google.protobuf import json_format
@@ -109,7 +110,7 @@ def python_property_row(node_id: int, name: str, value: Any, *, custom: bool) ->
             kind, double_value = DOUBLE, value
         elif cls is dict:
             # What MessageToJson(indent=None, sort_keys=True) writes for the Struct.
-            kind, string_value = STRUCT, _STRUCT_JSON.encode(_struct_json(value))
+            kind, string_value = STRUCT, _struct_json(value)
         else:
             raise _NotPlain
     except _NotPlain:
@@ -132,36 +133,37 @@ class _NotPlain(Exception):
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_STRUCT_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), built once
 _EXACT_DOUBLE = 2**53
+_LITERALS = {None: "null", True: "true", False: "false"}
 
 
-def _struct_json(value: Any) -> Any:
-    """The JSON object a Struct value filled from ``value`` is written as: numbers as
-    doubles, dicts and lists recursively; _NotPlain for anything else."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+def _struct_json(value: Any) -> str:
+    """The JSON text ``MessageToJson(indent=None, sort_keys=True)`` writes for a Struct
+    value filled from ``value`` (``json.dumps`` of it with numbers as doubles), or
+    _NotPlain for anything the messages would check or convert."""
+    cls = type(value)
+    if cls is str:
         if not value.isascii():
             raise _NotPlain
-        return value
-    if isinstance(value, int):
+        return _quote(value)
+    if value is None or cls is bool:
+        return _LITERALS[value]
+    if cls is int:
         if not -_EXACT_DOUBLE <= value <= _EXACT_DOUBLE:
             raise _NotPlain
-        return float(value)
-    if isinstance(value, float):
+        return repr(float(value))
+    if cls is float:
         if not math.isfinite(value):
             raise _NotPlain
-        return value
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
+        return repr(value)
+    if cls is dict:
+        for key in value:
+            if type(key) is not str or not key.isascii():
                 raise _NotPlain
-            out[key] = _struct_json(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [_struct_json(item) for item in value]
+        items = ", ".join(f"{_quote(k)}: {_struct_json(value[k])}" for k in sorted(value))
+        return "{" + items + "}"
+    if cls is list or cls is tuple:
+        return "[" + ", ".join(_struct_json(item) for item in value) + "]"
     raise _NotPlain
 
 

@@ -31,6 +31,10 @@ VALUES: list[Any] = [
     {"nested": {"xs": [1, "a", None, [2.5], {"k": False}], "t": (1, 2)}},
     {"zeta": 1, "alpha": 2, "Mid": 3},  # sorted keys
     {"ünïcode": "välue", "k": "ü"},
+    {"q": 'say "hi"\\n', "tab\t": "\x01\x7f", "": ""},  # escapes
+    {"f": [1e16, 1e-7, 0.1 + 0.2, -1.5, 123456789.0, 5e-324, 1.7976931348623157e308]},
+    {"i": [2**53, -(2**53), 2**53 + 1, 0, -0.0]},
+    {"empty": [[], {}, ()]},
     OrderedDict(b=1, a=2),  # a dict of another class
     [1, "a", {"k": 1}],  # top-level lists and None are JSON text
     None,

@@ -311,6 +311,11 @@ def _select_by_external_ids(table: Table, names: list[str]) -> Any:
     )
 
 
+def _sqlite_insert_returning_unless_stored(kind: NodeKind) -> Any:
+    """SQLite: one node's ``INSERT ... ON CONFLICT (external_id) DO NOTHING RETURNING id``."""
+    return _INSERT_SKIPPING_STORED[kind.name].returning(kind.table.c.id)
+
+
 def _unnest_insert_returning_unless_stored(table: Table, keys: tuple[str, ...]) -> Any:
     """PostgreSQL: ``_unnest_insert`` skipping the rows whose external id is stored,
     returning ``id, external_id`` of the others."""
@@ -630,13 +635,27 @@ class MetadataStore:
         The stored ones are looked up only when the INSERT skipped some, where the database
         can skip a duplicate external id: on SQLite one executemany ``ON CONFLICT
         (external_id) DO NOTHING`` with ids after ``max(id)`` (as ``_insert_returning_ids``),
-        its row count telling whether all went in; on PostgreSQL one multi-row ``INSERT ...
-        ON CONFLICT DO NOTHING RETURNING id, external_id``. Elsewhere they are looked up
-        first.
+        its row count telling whether all went in, or for one node (the engine's rounds
+        often finish one task) that INSERT with ``RETURNING id``, without the ``max(id)``;
+        on PostgreSQL one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id, external_id``.
+        Elsewhere they are looked up first.
         """
         backend = conn.dialect.name
         created: dict[str, int] = {}
-        if backend == "sqlite":
+        if backend == "sqlite" and len(rows) == 1:
+            [row] = rows
+            keys = tuple(row)
+            sql, order = _driver_sql(
+                conn,
+                ("insert_returning_unless_stored", kind.name, keys),
+                partial(_sqlite_insert_returning_unless_stored, kind),
+                keys,
+            )
+            assert order is not None  # SQLite's paramstyle is positional
+            node_id = conn.exec_driver_sql(sql, tuple(row[k] for k in order)).scalar()
+            if node_id is not None:
+                created = {row["external_id"]: int(node_id)}
+        elif backend == "sqlite":
             last = conn.execute(_MAX_ID[kind.name]).scalar() or 0
             for new_id, row in enumerate(rows, start=last + 1):
                 row["id"] = new_id

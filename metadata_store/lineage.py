@@ -36,8 +36,9 @@ from .store import (
     TYPES,
     MetadataStore,
     insert_ignoring_duplicates,
+    now_ms,
 )
-from .values import python_value
+from .values import python_property_row, python_value
 
 logger = logging.getLogger(__name__)
 
@@ -202,23 +203,41 @@ class LineageRecorder:
             for name in {task.execution_type for _, task in tasks}
         }
         seen["runs"], seen["types"] = run_contexts, execution_types
-        table = EXECUTIONS.table
-        existing: dict[str, int] = {}
-        for chunk in in_chunks(list(external_ids)):
-            existing.update(
-                (str(external_id), int(execution_id))
-                for execution_id, external_id in session.execute(
-                    select(table.c.id, table.c.external_id).where(table.c.external_id.in_(chunk))
-                )
+        # The executions go in as rows (the recorder built them: nothing to check); those
+        # recorded before are then updated as messages, like any client's.
+        conn = session.connection()
+        now = now_ms()
+        rows: list[dict[str, Any]] = []
+        properties: list[list[dict[str, Any]]] = []
+        for (run_id, task), state, external_id in zip(tasks, states, external_ids, strict=True):
+            rows.append(
+                {
+                    "type_id": execution_types[task.execution_type],
+                    "name": external_id,
+                    "external_id": external_id,
+                    "last_known_state": state,
+                    "create_time_since_epoch": now,
+                    "last_update_time_since_epoch": now,
+                }
             )
-        messages = [
-            self._execution(run_id, task, state, external_id, execution_types[task.execution_type])
-            for (run_id, task), state, external_id in zip(tasks, states, external_ids, strict=True)
-        ]
-        for message, external_id in zip(messages, external_ids, strict=True):
-            if external_id in existing:
-                message.id = existing[external_id]
-        execution_ids = self.store._put_nodes(session, EXECUTIONS, messages)
+            properties.append(
+                [
+                    python_property_row(0, key, value, custom=True)
+                    for key, value in self._custom_properties(run_id, task).items()
+                ]
+            )
+        created, existing = self.store._insert_unless_stored(conn, EXECUTIONS, rows, properties)
+        if existing:
+            updates = []
+            for (run_id, task), state, row in zip(tasks, states, rows, strict=True):
+                if row["external_id"] in existing:
+                    execution = self._execution(
+                        run_id, task, state, row["external_id"], row["type_id"]
+                    )
+                    execution.id = existing[row["external_id"]]
+                    updates.append(execution)
+            self.store._put_nodes(session, EXECUTIONS, updates)
+        execution_ids = [created.get(e) or existing[e] for e in external_ids]
 
         # Events already stored: only an execution recorded before can have any.
         stored_events: set[tuple[int, int, int]] = set()
@@ -238,6 +257,10 @@ class LineageRecorder:
         for (run_id, task), state, external_id, execution_id in zip(
             tasks, states, external_ids, execution_ids, strict=True
         ):
+            if not task.input_artifacts and not task.output_artifacts:
+                associations.append((run_contexts[run_id], execution_id))
+                results.append(RecordedTask(execution_id, {}, {}))
+                continue
             inputs = {
                 name: [self._input_artifact(session, name, i, a) for i, a in enumerate(items)]
                 for name, items in task.input_artifacts.items()
@@ -289,6 +312,13 @@ class LineageRecorder:
             external_id=external_id,
             last_known_state=state,  # type: ignore[arg-type]
         )
+        for key, value in LineageRecorder._custom_properties(run_id, task).items():
+            execution.custom_properties[key].CopyFrom(python_value(value))
+        return execution
+
+    @staticmethod
+    def _custom_properties(run_id: str, task: TaskLineage) -> dict[str, Any]:
+        """The execution's custom properties, as plain values."""
         custom: dict[str, Any] = {
             "task_name": task.task_name,
             "display_name": task.display_name or task.task_name,
@@ -301,9 +331,7 @@ class LineageRecorder:
             custom["cache_fingerprint"] = task.cache_fingerprint
         if task.cached_from_execution_id is not None:
             custom["cached_execution_id"] = task.cached_from_execution_id
-        for key, value in custom.items():
-            execution.custom_properties[key].CopyFrom(python_value(value))
-        return execution
+        return custom
 
     def _artifact_type(self, session: Session, spec: Mapping[str, Any], where: str) -> int:
         schema = spec.get("type") or {}

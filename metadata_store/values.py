@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from google.protobuf import json_format
@@ -83,6 +85,86 @@ def fill_value(target: pb.Value, row: Any) -> None:
         target.proto_value.value = row.bytes_value
     elif kind == BOOLEAN:
         target.bool_value = bool(row.bool_value)
+
+
+def python_property_row(node_id: int, name: str, value: Any, *, custom: bool) -> dict[str, Any]:
+    """``property_row(node_id, name, python_value(value), custom=custom)``, the same row,
+    without building messages for the usual values (the lineage recorder writes a few per
+    task). Values a message would check or convert in ways of its own (out-of-range ints,
+    non-ASCII text, NaN in a dict...) still take that path, so they fail as it fails."""
+    cls = type(value)
+    kind: int
+    int_value = double_value = string_value = bool_value = None
+    try:
+        if cls is str:
+            if not value.isascii():
+                raise _NotPlain
+            kind, string_value = STRING, value
+        elif cls is bool:
+            kind, bool_value = BOOLEAN, value
+        elif cls is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise _NotPlain
+            kind, int_value = INT, value
+        elif cls is float:
+            kind, double_value = DOUBLE, value
+        elif cls is dict:
+            # What MessageToJson(indent=None, sort_keys=True) writes for the Struct.
+            kind, string_value = STRUCT, _struct_json(value)
+        else:
+            raise _NotPlain
+    except _NotPlain:
+        return property_row(node_id, name, python_value(value), custom=custom)
+    return {
+        "node_id": node_id,
+        "name": name,
+        "is_custom": custom,
+        "kind": kind,
+        "int_value": int_value,
+        "double_value": double_value,
+        "string_value": string_value,
+        "bytes_value": None,
+        "bool_value": bool_value,
+    }
+
+
+class _NotPlain(Exception):
+    """A value python_property_row leaves to the messages."""
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EXACT_DOUBLE = 2**53
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+def _struct_json(value: Any) -> str:
+    """The JSON text ``MessageToJson(indent=None, sort_keys=True)`` writes for a Struct
+    value filled from ``value`` (``json.dumps`` of it with numbers as doubles), or
+    _NotPlain for anything the messages would check or convert."""
+    cls = type(value)
+    if cls is str:
+        if not value.isascii():
+            raise _NotPlain
+        return _quote(value)
+    if value is None or cls is bool:
+        return _LITERALS[value]
+    if cls is int:
+        if not -_EXACT_DOUBLE <= value <= _EXACT_DOUBLE:
+            raise _NotPlain
+        return repr(float(value))
+    if cls is float:
+        if not math.isfinite(value):
+            raise _NotPlain
+        return repr(value)
+    if cls is dict:
+        for key in value:
+            if type(key) is not str or not key.isascii():
+                raise _NotPlain
+        items = ", ".join(f"{_quote(k)}: {_struct_json(value[k])}" for k in sorted(value))
+        return "{" + items + "}"
+    if cls is list or cls is tuple:
+        return "[" + ", ".join(_struct_json(item) for item in value) + "]"
+    raise _NotPlain
 
 
 def python_value(value: Any) -> pb.Value:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lineage_inputs import kfp_artifact
+from sqlalchemy import event
 
+from api_server.storage import Database
 from metadata_store import EngineLineage, LineageRecorder, MetadataStore
 from metadata_store.store import EXECUTIONS
 
@@ -140,3 +142,74 @@ def test_tasks_finished_together_are_recorded_together_and_a_bad_one_fails_alone
     # Recorded again (a resumed run): the same ids, nothing new.
     assert lineage.record_many([f for i, f in enumerate(finished) if i != 7]) == recorded
     assert len(metadata.list_nodes(EXECUTIONS, None).items) == count - 1
+
+
+def _fan_out(run_id: str, indexes: range, state: str = "SUCCEEDED") -> list[tuple[Job, Outcome]]:
+    """Finished iterations of a ParallelFor of trivial tasks: no artifacts, one input."""
+    context = Context(job_name="fan-out")
+    return [
+        (Job(run_id, f"n-{i}", "trivial", "Trivial", context, {"item": i}), Outcome(state))
+        for i in indexes
+    ]
+
+
+def test_a_batch_of_new_tasks_takes_a_few_statements_and_looks_nothing_up(
+    db: Database, metadata: MetadataStore
+) -> None:
+    lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "fan")
+    lineage.record_many(_fan_out("fan", range(4)))  # the run's contexts and types exist now
+
+    def sent_by(call: Callable[[], object]) -> list[str]:
+        sent: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            sent.append(" ".join(statement.split()))
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            call()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        return sent
+
+    few = sent_by(lambda: lineage.record_many(_fan_out("fan", range(4, 8))))
+    many = sent_by(lambda: lineage.record_many(_fan_out("fan", range(8, 72))))
+    assert len(few) == len(many)
+    # The executions, their properties and their links to the run: a statement each, plus
+    # SQLite's BEGIN IMMEDIATE and max(id). Only MariaDB, which cannot skip a stored
+    # external id in an INSERT, looks the executions up first.
+    expected = {"sqlite": 5, "postgresql": 3, "mysql": 4}[db.backend]
+    assert len(many) == expected, many
+    looked_up = [s for s in many if s.startswith("SELECT") and "external_id IN" in s]
+    assert len(looked_up) == (1 if db.backend == "mysql" else 0), many
+    # A round that finished one task: on SQLite its INSERT returns the id, no max(id).
+    one = sent_by(lambda: lineage.record_many(_fan_out("fan", range(72, 73))))
+    assert len(one) == {"sqlite": 4, "postgresql": 3, "mysql": 4}[db.backend], one
+    assert len(metadata.list_nodes(EXECUTIONS, None).items) == 73
+
+
+def test_a_batch_of_new_and_recorded_tasks_inserts_the_new_and_updates_the_others(
+    metadata: MetadataStore,
+) -> None:
+    lineage = EngineLineage(LineageRecorder(metadata), pipeline_name_of=lambda run_id: "fan")
+    first = lineage.record_many(_fan_out("fan", range(8), "FAILED"))
+    # A resumed run records tasks 4-7 again, now succeeded, with new tasks 8-11.
+    second = lineage.record_many(_fan_out("fan", range(4, 12)))
+    assert all(isinstance(r, dict) for r in [*first, *second])
+    ids = {i: r["execution_id"] for i, r in zip(range(8), first, strict=True)}  # type: ignore[index]
+    again = {i: r["execution_id"] for i, r in zip(range(4, 12), second, strict=True)}  # type: ignore[index]
+    assert [again[i] for i in range(4, 8)] == [ids[i] for i in range(4, 8)]
+    assert len(set(again.values()) | set(ids.values())) == 12
+    executions = {
+        int(e.custom_properties["inputs"].struct_value["item"]): e
+        for e in metadata.list_nodes(EXECUTIONS, None).items
+    }
+    assert len(executions) == 12
+    for i, execution in executions.items():
+        assert execution.last_known_state == (execution.FAILED if i < 4 else execution.COMPLETE), i
+        assert execution.external_id == f"fan/n-{i}"
+        assert execution.custom_properties["task_name"].string_value == "trivial"
+        assert execution.custom_properties["display_name"].string_value == "Trivial"
+        assert execution.custom_properties["run_id"].string_value == "fan"
+    lineage_of_run = LineageRecorder(metadata).lineage_of_run("fan")
+    assert len(lineage_of_run["executions"]) == 12  # every one associated with the run

@@ -106,21 +106,14 @@ def fresh_database(kind: str, pg_admin_url: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="bench-lineage-") as folder:
             yield f"sqlite:///{Path(folder) / 'metadata.db'}"
         return
-    import psycopg
-    import psycopg.conninfo
+    from bench_api import PostgresBackend  # the sibling bench, for its database handling
 
-    def admin(sql: str) -> None:
-        with psycopg.connect(pg_admin_url, autocommit=True) as con:
-            con.execute(sql)
-
-    info = psycopg.conninfo.conninfo_to_dict(pg_admin_url)
-    host, port, user = info.get("host"), info.get("port", 5432), info.get("user")
-    admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{PG_DATABASE}"')
+    database = PostgresBackend(pg_admin_url, PG_DATABASE)
+    database.prepare()
     try:
-        yield f"postgresql+psycopg://{user}@{host}:{port}/{PG_DATABASE}"
+        yield database.url
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+        database.cleanup()
 
 
 def record(lineage: Any, finished: list[tuple[Job, Outcome]], batch: int) -> None:

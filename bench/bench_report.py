@@ -54,6 +54,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(BENCH_DIR.parent))
 
+from bench_api import PostgresBackend  # noqa: E402 - the sibling bench, for its database
+
 from api_server import build_services  # noqa: E402
 from api_server.backends import RunStatusEvent, TaskStatusEvent  # noqa: E402
 from api_server.backends.embedded.interpreter import node_id  # noqa: E402
@@ -239,31 +241,6 @@ class SqliteTarget:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class PostgresTarget:
-    name = "postgresql"
-
-    def __init__(self, admin_url: str) -> None:
-        import psycopg.conninfo
-
-        self.admin_url = admin_url
-        info = psycopg.conninfo.conninfo_to_dict(admin_url)
-        host, port, user = info.get("host"), info.get("port", 5432), info.get("user")
-        self.url = f"postgresql+psycopg://{user}@{host}:{port}/{PG_DATABASE}"
-
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as con:
-            con.execute(sql)
-
-    def prepare(self) -> None:
-        self._admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{PG_DATABASE}"')
-
-    def cleanup(self) -> None:
-        self._admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-
-
 def postgres_cpu_seconds() -> float:
     """CPU seconds of all local ``postgres`` processes."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -347,7 +324,11 @@ def main() -> int:
         from pyinstrument import Profiler
 
         profile = lambda: Profiler(interval=0.0005)  # noqa: E731
-    target = SqliteTarget() if args.database == "sqlite" else PostgresTarget(args.pg_admin_url)
+    target: Any = (
+        SqliteTarget()
+        if args.database == "sqlite"
+        else PostgresBackend(args.pg_admin_url, PG_DATABASE)
+    )
     import api_server
 
     print(f"code: {Path(api_server.__file__).resolve().parent.parent}")

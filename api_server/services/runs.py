@@ -709,16 +709,7 @@ class RunService:
         )
 
 
-_TASK_DETAILS = (
-    "start_time",
-    "end_time",
-    "error",
-    "execution_id",
-    "pod_name",
-    "executor_detail",
-    "inputs",
-    "outputs",
-)
+_TASK_DETAILS = store.TASK_DETAIL_COLUMNS
 
 
 # A new task's detail columns before its event's details are applied.

@@ -419,14 +419,8 @@ _TASK_STATES_SQL = "SELECT task_id, run_id, state, generation FROM run_tasks WHE
 
 # Status writes: a fan-out reports thousands of tasks, a few dozen per transaction. Their
 # rows go through the driver with values converted here, once (see driver_sql).
-_TASK_COLUMNS = (
-    "task_id",
-    "run_id",
-    "parent_task_id",
-    "display_name",
-    "state",
-    "generation",
-    "create_time",
+#: What a status event may set on a task beyond its state: the columns it updates.
+TASK_DETAIL_COLUMNS = (
     "start_time",
     "end_time",
     "error",
@@ -435,6 +429,16 @@ _TASK_COLUMNS = (
     "executor_detail",
     "inputs",
     "outputs",
+)
+_TASK_COLUMNS = (
+    "task_id",
+    "run_id",
+    "parent_task_id",
+    "display_name",
+    "state",
+    "generation",
+    "create_time",
+    *TASK_DETAIL_COLUMNS,
 )
 _INSERT_TASK = DriverStatement(
     insert(TASKS).values({name: bindparam(name) for name in _TASK_COLUMNS}), _TASK_COLUMNS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import (
@@ -20,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 
-from api_server.storage import Database
+from api_server.storage import Database, build_engine
 from api_server.storage.driver_sql import DriverStatement, placeholders
 
 
@@ -118,12 +119,14 @@ def test_a_failing_write_connection_keeps_nothing(db: Database, scratch: Table) 
     assert stored(db, scratch) == []
 
 
-def test_sqlite_binds_none_through_its_adapter_as_null(db: Database) -> None:
+def test_sqlite_binds_none_through_its_adapter_as_null(tmp_path: Path) -> None:
     """pysqlite finds an adapter for None at once (no failed attribute look-ups) and the
-    value still binds as NULL."""
-    if db.backend != "sqlite":
-        pytest.skip("pysqlite only")
-    assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
-    with db.write_connection() as connection:
-        is_null = connection.exec_driver_sql("SELECT ? IS NULL, typeof(?)", (None, None)).one()
-    assert tuple(is_null) == (1, "null")
+    value still binds as NULL. A pysqlite matter: on a SQLite database of its own."""
+    db = Database(build_engine(f"sqlite:///{tmp_path / 'adapter.db'}"))
+    try:
+        assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+        with db.write_connection() as connection:
+            is_null = connection.exec_driver_sql("SELECT ? IS NULL, typeof(?)", (None, None))
+            assert tuple(is_null.one()) == (1, "null")
+    finally:
+        db.dispose()

@@ -1,9 +1,13 @@
-"""Running one executor job: cache look-up, the task process with retries and a timeout,
-reading its outputs back, publishing its artifacts; then, for the jobs that finished
-together, recording lineage and storing cache entries (:meth:`JobRunner.finish`).
+"""Running executor jobs: cache look-up, each attempt's scratch folder, executor input and
+command, its process, reading its outputs back and publishing its artifacts, retries and
+timeouts; then, for the jobs that finished together, recording lineage and storing cache
+entries (:meth:`JobRunner.finish`).
 
-The process itself is started through a :class:`Launcher`, so a launcher that forks tasks
-from a warm interpreter can replace the plain one without touching anything here.
+Nothing here blocks on a running task: an :class:`Execution` holds a job's attempts and the
+engine drives it (``prepare_attempt``, ``spawn``, ``attempt_ended``, ``cancel``) from its
+control thread, on timers and on the ends the launcher reports. The process itself is
+started through a :class:`Launcher`, so another way of starting processes can replace the
+plain one without touching anything here.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from .placeholders import PlaceholderError, resolve_command
 logger = logging.getLogger(__name__)
 
 # Each run's folder holds its tasks' log (one file, see domain.task_logs), a list of the
-# task processes it started (for reap_orphans), and one scratch folder per task attempt.
+# task processes it started (for reap_orphans), and the attempts' scratch folders.
 _RUN_LOG = "tasks.log"
 _PIDS = "pids"
 _OLD_PID_FILE = "task.pid"  # one per task, written by servers before the list above

@@ -139,9 +139,12 @@ class ProcessLauncher:
             os.close(write_end)
         process = LocalProcess(popen, read_end, output, grace_period=self.grace_period)
         if self._use_pidfd:
-            self._watcher_for().watch(process)
-        else:
-            process.watch_with_threads()
+            try:
+                self._watcher_for().watch(process)
+                return process
+            except OSError:  # no descriptor to spare for the pidfd: watch it the slow way
+                logger.warning("cannot watch a task with a pidfd", extra={"pid": process.pid})
+        process.watch_with_threads()
         return process
 
     def _watcher_for(self) -> _Watcher:
@@ -347,13 +350,20 @@ class _Watcher:
     def watch(self, process: LocalProcess) -> None:
         pipe = process._pipe
         assert pipe is not None
-        os.set_blocking(pipe, False)
         pidfd = os.pidfd_open(process.pid)
-        self._fds[pipe] = (process, False)
-        self._fds[pidfd] = (process, True)
-        # epoll_ctl may be called while the watcher waits: the new fds count at once.
-        self._epoll.register(pipe, select.EPOLLIN)
-        self._epoll.register(pidfd, select.EPOLLIN)
+        try:
+            os.set_blocking(pipe, False)
+            self._fds[pipe] = (process, False)
+            self._fds[pidfd] = (process, True)
+            # epoll_ctl may be called while the watcher waits: the new fds count at once.
+            self._epoll.register(pipe, select.EPOLLIN)
+            self._epoll.register(pidfd, select.EPOLLIN)
+        except OSError:  # left as it was, for the caller to watch another way
+            self._forget(pipe)
+            self._forget(pidfd)
+            os.close(pidfd)
+            os.set_blocking(pipe, True)
+            raise
 
     def _loop(self) -> None:
         while True:

@@ -188,8 +188,7 @@ class JobRunner:
         detail["log"] = str(files.log.path)
         detail["log_stream"] = job.node_id
         root = job.context.pipeline_root or self.default_pipeline_root
-        return Execution(job=job, key=key, started=started, root_uri=root, files=files,
-                         detail=detail)  # fmt: skip
+        return Execution(job=job, started=started, root_uri=root, files=files, detail=detail)
 
     def needs_worker(self, job: Job, key: str) -> bool:
         """Starting the job may block (a cache look-up, an environment to build, remote
@@ -496,7 +495,6 @@ class Execution:
     without a thread blocked on it."""
 
     job: Job
-    key: str
     started: datetime
     root_uri: str
     files: _RunFiles
@@ -510,7 +508,6 @@ class Execution:
     failure: str | None = None  # the current attempt could not start
     timed_out: float | None = None
     cancelled: bool = False
-    start_reported: bool = False
 
     @property
     def attempts(self) -> list[dict[str, Any]]:

@@ -582,31 +582,58 @@ def test_no_more_jobs_run_at_once_than_the_engine_parallelism(
 def touch_scratch(item: int) -> dsl.ContainerSpec:
     return dsl.ContainerSpec(
         image="busybox:1.36",
-        command=["sh", "-c", '[ "$0" = 2 ] && echo kept > left-behind.txt; exit 0'],
+        command=[
+            "sh",
+            "-c",
+            '[ "$0" = 2 ] && echo kept > left-behind.txt; [ "$0" = 9 ] && exit 1; exit 0',
+        ],
         args=[item],
     )
 
 
-def test_scratch_folders_left_empty_are_reused_and_others_kept(
-    services: Services, settings: Settings, tmp_path: Path
-) -> None:
+def _scratch_pipeline(items: list[int]) -> Any:
     @dsl.pipeline(name="scratch")
     def scratch() -> None:
-        with dsl.ParallelFor(list(range(5)), parallelism=1) as item:
+        with dsl.ParallelFor(items, parallelism=1) as item:
             touch_scratch(item=item).set_caching_options(False)
 
-    run = finished(services, submit(services, compile_spec(scratch, tmp_path)))
+    return scratch
+
+
+def _scratch_folders(settings: Settings, run_id: str) -> list[str]:
+    run_dir = settings.artifact_dir.resolve() / run_id
+    return sorted(p.name for p in run_dir.iterdir() if p.name.startswith("scratch."))
+
+
+def test_scratch_folders_left_empty_are_reused_and_removed_when_the_run_succeeds(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    run = finished(
+        services, submit(services, compile_spec(_scratch_pipeline([0, 1, 2, 3, 4]), tmp_path))
+    )
     assert run.state == "SUCCEEDED", run.error
-    run_dir = settings.artifact_dir.resolve() / run.run_id
-    folders = sorted(p.name for p in run_dir.iterdir() if p.name.startswith("scratch-"))
-    # One at a time: items 0 and 1 share a folder; item 2 leaves a file, so 3 and 4 get a
-    # new one, and item 2's folder stays as it was.
-    assert folders == ["scratch-1", "scratch-2"]
     used = [
         (t.executor_detail or {})["attempts"][0]["scratch"]
         for t in run.tasks or []
         if t.display_name == "touch-scratch"
     ]
-    assert sorted(used) == ["scratch-1"] * 3 + ["scratch-2"] * 2
-    kept = [p for p in run_dir.glob("scratch-*/left-behind.txt")]
-    assert [p.read_text() for p in kept] == ["kept\n"]
+    # One at a time: items 0 and 1 share a folder; item 2 leaves a file in it, so 3 and 4
+    # get a new one.
+    assert sorted(used) == ["scratch.1"] * 3 + ["scratch.2"] * 2
+    # Once the run has succeeded its scratch folders go; its log stays.
+    deadline = time.monotonic() + 10
+    while _scratch_folders(settings, run.run_id):
+        assert time.monotonic() < deadline, _scratch_folders(settings, run.run_id)
+        time.sleep(0.05)
+    assert (settings.artifact_dir.resolve() / run.run_id / "tasks.log").exists()
+
+
+def test_a_failed_run_keeps_its_scratch_folders(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    run = finished(services, submit(services, compile_spec(_scratch_pipeline([2, 9]), tmp_path)))
+    assert run.state == "FAILED"
+    time.sleep(0.3)  # a removal, if one were wrongly started, has had time to run
+    assert _scratch_folders(settings, run.run_id) == ["scratch.1", "scratch.2"]
+    kept = settings.artifact_dir.resolve() / run.run_id / "scratch.1" / "left-behind.txt"
+    assert kept.read_text() == "kept\n"

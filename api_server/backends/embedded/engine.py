@@ -47,7 +47,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from api_server.backends.base import RunStatusEvent, StatusSink, SubmittedRun
 
-from .interpreter import CANCELED, FAILED, Job, JobOutcome, RunInterpreter, Step
+from .interpreter import CANCELED, FAILED, SUCCEEDED, Job, JobOutcome, RunInterpreter, Step
 from .runner import START_REPORT_DELAY, Execution, JobRunner, process_ran
 
 logger = logging.getLogger(__name__)
@@ -347,6 +347,8 @@ class EmbeddedEngine:
             if interpreter.finished and self._runs.get(run.run_id) is interpreter:
                 del self._runs[run.run_id]
                 self.runner.close_run(run.run_id)
+                if step.run_state == SUCCEEDED:
+                    self._pool.submit(self.runner.remove_scratch, run.run_id)
                 logger.info(
                     "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
                 )

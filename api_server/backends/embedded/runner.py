@@ -38,9 +38,13 @@ from .placeholders import PlaceholderError, resolve_command
 logger = logging.getLogger(__name__)
 
 # Each run's folder holds its tasks' log (one file, see domain.task_logs), a list of the
-# task processes it started (for reap_orphans), and the attempts' scratch folders.
+# task processes it started (for reap_orphans), and the attempts' scratch folders; with a
+# local pipeline root, also the tasks' outputs, in folders named after the tasks. Task names
+# never hold a dot, so names with one cannot meet them.
 _RUN_LOG = "tasks.log"
-_PIDS = "pids"
+_PIDS = "tasks.pids"
+_SCRATCH = "scratch."
+_STAGING = ".staging"
 _OLD_PID_FILE = "task.pid"  # one per task, written by servers before the list above
 # A task still running after this many seconds has its start reported at once; a shorter
 # one has it reported with its end, in the same status write.
@@ -147,6 +151,21 @@ class JobRunner:
             files.close()
             with contextlib.suppress(OSError):
                 files.pids_path.unlink(missing_ok=True)
+
+    def remove_scratch(self, run_id: str) -> None:
+        """Remove a finished run's scratch folders and its downloads of remote inputs; its
+        outputs and its log stay. The engine calls it once the run has succeeded (a failed
+        or cancelled run keeps them, to look into, until a retry succeeds)."""
+        try:
+            entries = list(os.scandir(self.config.work_dir / run_id))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            if (name.startswith(_SCRATCH) or name.endswith(_STAGING)) and entry.is_dir(
+                follow_symlinks=False
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     # --- one job ------------------------------------------------------------------------
 
@@ -562,7 +581,7 @@ class _RunFiles:
         with self._lock:
             if self._free_scratch:
                 return self._free_scratch.pop()
-            path = self.dir / f"scratch-{next(self._scratch_names)}"
+            path = self.dir / f"{_SCRATCH}{next(self._scratch_names)}"
         try:
             os.mkdir(path)
         except FileExistsError:  # left by a server that stopped: start afresh
@@ -603,7 +622,7 @@ class _RunFiles:
 def _staging(run_dir: Path, job: Job) -> Path:
     """Where remote artifacts of a task live locally: in its run's folder, shared by its
     attempts."""
-    return run_dir / f"{_flat_task_path(job)}.staging"
+    return run_dir / f"{_flat_task_path(job)}{_STAGING}"
 
 
 def _flat_task_path(job: Job) -> str:

@@ -67,14 +67,16 @@ def test_processes_in_the_pid_list_are_killed_and_the_list_is_removed(
     unrelated, other_run = _sleeper(sleepers), _sleeper(sleepers, "run-2")
     run_dir = tmp_path / "work" / "run-1"
     run_dir.mkdir(parents=True)
-    (run_dir / "pids").write_text(f"{left.pid}\n{unrelated.pid}\n{other_run.pid}\nnot a line\n")
+    (run_dir / "tasks.pids").write_text(
+        f"{left.pid}\n{unrelated.pid}\n{other_run.pid}\nnot a line\n"
+    )
 
     runner.reap_orphans("run-1")
 
     assert _ended(left)
     assert left.returncode == -signal.SIGKILL
     assert unrelated.poll() is None and other_run.poll() is None
-    assert not (run_dir / "pids").exists()
+    assert not (run_dir / "tasks.pids").exists()
 
 
 def test_pid_files_of_older_servers_are_honoured(

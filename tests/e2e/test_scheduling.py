@@ -135,7 +135,10 @@ def test_a_periodic_schedule_creates_runs_and_disabling_stops_it(
         assert full.runtime_config.parameters["label"] == (
             f"slot {full.scheduled_at:%H:%M:%S} #{index}"
         )
-        assert timedelta(0) <= full.created_at - full.scheduled_at < timedelta(seconds=2)
+        # Fired for its slot, never before it, and while the schedule ran rather than long
+        # after. How late is a timing, not a behaviour: the bound leaves room for a loaded
+        # machine (one CI run saw the whole server stall for 6 s).
+        assert timedelta(0) <= full.created_at - full.scheduled_at < timedelta(seconds=15)
 
     # The fired runs execute to the end.
     for run in runs:

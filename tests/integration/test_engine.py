@@ -27,6 +27,7 @@ from domain.errors import FailedPrecondition
 from domain.resources import Run, Task
 from domain.settings import Settings
 from headrace.wiring import build_embedded
+from tests.e2e.support import poll
 from tests.s3_server import S3Server
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
@@ -621,10 +622,7 @@ def test_scratch_folders_left_empty_are_reused_and_removed_when_the_run_succeeds
     # get a new one.
     assert sorted(used) == ["scratch.1"] * 3 + ["scratch.2"] * 2
     # Once the run has succeeded its scratch folders go; its log stays.
-    deadline = time.monotonic() + 10
-    while _scratch_folders(settings, run.run_id):
-        assert time.monotonic() < deadline, _scratch_folders(settings, run.run_id)
-        time.sleep(0.05)
+    poll(lambda: not _scratch_folders(settings, run.run_id))
     assert (settings.artifact_dir.resolve() / run.run_id / "tasks.log").exists()
 
 

@@ -3,13 +3,13 @@ output as it comes and ends when the task ends; tasks running side by side, whic
 their run's log file, each read back only their own lines."""
 
 # No "from __future__ import annotations": kfp reads the component signatures' real types.
-import time
 
 import httpx
 import pytest
 from kfp import dsl
 
 from tests.e2e.engine.support import read_log, submit, tasks_named, wait_succeeded
+from tests.e2e.support import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,14 @@ def test_follow_streams_a_running_task_and_each_task_reads_its_own_lines(
     kfp_client, api, server
 ) -> None:
     run_id = submit(kfp_client, talking, {})
-    deadline = time.monotonic() + 60
-    running: list[dict] = []
-    while not running:
-        assert time.monotonic() < deadline, "no task was seen running"
-        run = api.get(f"/runs/{run_id}").json()
-        running = [t for t in tasks_named(run, "talk") if t.get("state") == "RUNNING"]
-        time.sleep(0.05)
+    running = poll(
+        lambda: [
+            t
+            for t in tasks_named(api.get(f"/runs/{run_id}").json(), "talk")
+            if t.get("state") == "RUNNING"
+        ],
+        timeout=60,
+    )
     url = f"{server.url}/apis/v1alpha1/runs/{run_id}/nodes/{running[0]['task_id']}/log"
     chunks: list[str] = []
     with httpx.stream("GET", url, params={"follow": "true"}, timeout=30) as response:

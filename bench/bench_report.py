@@ -54,7 +54,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(BENCH_DIR.parent))
 
-from bench_api import PostgresBackend  # noqa: E402 - the sibling bench, for its database
+from bench_api import PostgresBackend, postgres_cpu_seconds  # noqa: E402 - the sibling bench
 
 from api_server import build_services  # noqa: E402
 from api_server.backends import RunStatusEvent, TaskStatusEvent  # noqa: E402
@@ -239,21 +239,6 @@ class SqliteTarget:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of all local ``postgres`` processes."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 def api_digest(run: Any) -> str:

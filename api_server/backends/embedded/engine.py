@@ -437,7 +437,6 @@ class EmbeddedEngine:
         except Exception as exc:
             self._internal_error(active, exc)
             return
-        self._at(START_REPORT_DELAY, "report_start", (active, 1))
         if in_worker:
             self._pool.submit(self._prepare, active)
         else:
@@ -458,8 +457,7 @@ class EmbeddedEngine:
             self._commands.put(("done", (active, outcome)))
             return
         self._launch(active, spawn_here=True)
-        if active.cancelled or self.runner.timeout_of(active.job):
-            self._commands.put(("launched", active))
+        self._commands.put(("launched", active))
 
     def _launch(self, active: _Active, *, spawn_here: bool) -> None:
         """Prepare the job's next attempt and spawn its process, now or (on the control
@@ -517,24 +515,22 @@ class EmbeddedEngine:
 
     def _on_launched(self, active: _Active, _: _Batch | None) -> None:
         """An attempt is starting: stop it if the job was terminated meanwhile, arm its
-        timeout."""
+        start report and its timeout."""
         execution = active.execution
         if execution is None or active.phase != _RUNNING:
             return
         if active.cancelled:  # terminated while a worker started it
             self._stop_attempt(active)
             return
+        if not active.start_reported:
+            self._at(START_REPORT_DELAY, "report_start", (active, execution.number))
         timeout = self.runner.timeout_of(active.job)
         if timeout:
             self._at(timeout, "timeout", (active, execution.number, timeout))
 
     def _on_report_start(self, payload: tuple[_Active, int], batch: _Batch) -> None:
-        """Report the job's start once its attempt has run START_REPORT_DELAY seconds (a
-        job still being prepared is looked at again later)."""
+        """Report the job's start once its attempt has run START_REPORT_DELAY seconds."""
         active, attempt = payload
-        if active.phase == _PREPARING:
-            self._at(START_REPORT_DELAY, "report_start", (active, attempt))
-            return
         execution = active.execution
         if (
             active.start_reported
@@ -617,8 +613,6 @@ class EmbeddedEngine:
             return
         self._launch(active, spawn_here=False)
         self._on_launched(active, None)
-        if active.execution is not None and not active.start_reported:
-            self._at(START_REPORT_DELAY, "report_start", (active, active.execution.number))
 
     def _on_done(self, payload: tuple[_Active, JobOutcome], _: _Batch) -> None:
         """A worker found the job's outcome without running it (a cache hit, an error)."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: How many bytes of a task's latest output are kept in memory (for its error message).
@@ -129,15 +130,13 @@ class TaskOutput:
 
 
 def follow(
-    path: Path, stream: str | None, finished: object, *, poll_seconds: float = 0.25
+    path: Path, stream: str | None, finished: Callable[[], bool], *, poll_seconds: float = 0.25
 ) -> Iterator[bytes]:
     """A stream's output as it is written, until ``finished()`` says the task has ended and
     nothing more is there."""
-    import time
-
     offset = 0
     while True:
-        done = finished()  # type: ignore[operator]
+        done = finished()
         chunk, offset = read_stream(path, stream, offset)
         if chunk:
             yield chunk

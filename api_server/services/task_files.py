@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from api_server.storage import runs as store
+from domain import task_logs
 from domain.errors import FailedPrecondition, NotFound
 from domain.states import TERMINAL_STATES
 
@@ -70,6 +71,14 @@ class TaskFileService:
             stream=str(stream) if stream else None,
             finished=row.state in TERMINAL_STATES,
         )
+
+    def read_log(self, log: TaskLog) -> bytes:
+        """The task's whole log as it stands."""
+        return task_logs.read_stream(log.path, log.stream)[0]
+
+    def follow_log(self, run_id: str, node_id: str, log: TaskLog) -> Iterator[bytes]:
+        """The task's log as it is written, until the task has ended."""
+        return task_logs.follow(log.path, log.stream, lambda: self.is_finished(run_id, node_id))
 
     def is_finished(self, run_id: str, node_id: str) -> bool:
         with self.ctx.db.read() as session:

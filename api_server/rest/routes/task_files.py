@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api_server.rest.dependencies import services
 from api_server.services.task_files import TaskFileService
-from domain.task_logs import follow, read_stream
 
 router = APIRouter(tags=["RunService"])
 log_router = APIRouter(tags=["RunService"])
@@ -47,8 +46,8 @@ async def read_log(
     log = await run_in_threadpool(files.log, run_id, node_id)
     if follow_log and not log.finished:
         return StreamingResponse(
-            follow(log.path, log.stream, lambda: files.is_finished(run_id, node_id)),
+            files.follow_log(run_id, node_id, log),
             media_type="text/plain; charset=utf-8",
         )
-    content, _ = await run_in_threadpool(read_stream, log.path, log.stream)
+    content = await run_in_threadpool(files.read_log, log)
     return Response(content, media_type="text/plain; charset=utf-8")

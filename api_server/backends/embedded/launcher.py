@@ -21,7 +21,6 @@ the leader and another reads its pipe; the rest is the same.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import select
@@ -223,21 +222,22 @@ class LocalProcess:
 
     def read_output(self) -> bool:
         """Take what the pipe holds now; False once it is closed (all read)."""
-        pipe = self._pipe
-        if pipe is None:
+        if self._pipe is None:
             return False
-        try:
-            data = os.read(pipe, _READ_SIZE)
-        except BlockingIOError:
-            return True
-        except OSError as exc:
-            if exc.errno == errno.EINTR:
-                return True
-            data = b""
+        data = self._read_chunk(self._pipe)
         if data:
             self._write(data)
-            return True
-        return False
+        return data != b""
+
+    @staticmethod
+    def _read_chunk(pipe: int) -> bytes | None:
+        """What the pipe holds now: None if nothing yet, b"" once it is closed."""
+        try:
+            return os.read(pipe, _READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
 
     def has_exited(self) -> bool:
         """The leader has exited (it may still be an unreaped zombie)."""
@@ -282,15 +282,7 @@ class LocalProcess:
         if pipe is None:
             return
         os.set_blocking(pipe, False)
-        while True:
-            try:
-                data = os.read(pipe, _READ_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-            if not data:
-                break
+        while data := self._read_chunk(pipe):
             self._write(data)
         self._pipe = None
         os.close(pipe)

@@ -572,9 +572,8 @@ class EmbeddedEngine:
             outcome = (
                 self._error_outcome(active, active.error)
                 if active.error is not None
-                else JobOutcome(state=CANCELED, error="the run was terminated",
-                                start_time=active.started, end_time=self.clock())
-            )  # fmt: skip
+                else self._cancelled(active)
+            )
             self._end_job(active, outcome)
             return
         if self.runner.publishes_remotely(execution):
@@ -601,9 +600,7 @@ class EmbeddedEngine:
             self._end_job(active, result)
             return
         if active.cancelled:
-            assert active.execution is not None
-            self._end_job(active, self.runner.outcome(active.execution, CANCELED,
-                                                      "the run was terminated"))  # fmt: skip
+            self._end_job(active, self._cancelled(active))
             return
         active.phase = _BACKING_OFF
         self._at(result, "relaunch", active)
@@ -627,13 +624,8 @@ class EmbeddedEngine:
         if active is None or active.cancelled:
             return
         active.cancelled = True
-        if active.phase == _QUEUED:
-            self._end_job(active, JobOutcome(state=CANCELED, error="the run was terminated",
-                                             end_time=self.clock()))  # fmt: skip
-        elif active.phase == _BACKING_OFF:
-            assert active.execution is not None
-            self._end_job(active, self.runner.outcome(active.execution, CANCELED,
-                                                      "the run was terminated"))  # fmt: skip
+        if active.phase in (_QUEUED, _BACKING_OFF):
+            self._end_job(active, self._cancelled(active))
         elif active.phase == _RUNNING and active.execution is not None:
             self._stop_attempt(active)
 
@@ -666,6 +658,16 @@ class EmbeddedEngine:
         logger.exception("task execution failed", extra={"run_id": active.job.run_id})
         self._end_job(active, self._error_outcome(active, exc))
 
+    def _cancelled(self, active: _Active) -> JobOutcome:
+        """The outcome of a job terminated before or between its attempts' processes: its
+        attempts so far if it had any; no start time if it never left the queue."""
+        if active.execution is not None:
+            return self.runner.outcome(active.execution, CANCELED, _TERMINATED)
+        started = None if active.phase == _QUEUED else active.started
+        return JobOutcome(
+            state=CANCELED, error=_TERMINATED, start_time=started, end_time=self.clock()
+        )
+
     def _error_outcome(self, active: _Active, exc: BaseException) -> JobOutcome:
         return JobOutcome(
             state=FAILED,
@@ -675,6 +677,8 @@ class EmbeddedEngine:
             end_time=self.clock(),
         )
 
+
+_TERMINATED = "the run was terminated"
 
 # The phases of a job in the engine.
 _QUEUED, _PREPARING, _RUNNING, _BACKING_OFF, _ENDING, _FINISHED = range(6)

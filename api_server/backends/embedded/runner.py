@@ -137,20 +137,17 @@ class JobRunner:
                         "killed a task process left by a previous server",
                         extra={"pid": pid, "run_id": run_id},
                     )
-        with self._lock:
-            files = self._runs.pop(run_id, None)
-        if files is not None:
-            files.close()
-        (run_dir / _PIDS).unlink(missing_ok=True)
+        self.close_run(run_id)
 
     def close_run(self, run_id: str) -> None:
-        """The run has ended here: close its log and forget its pid list."""
+        """The run has ended here (or is about to start afresh): close its log and forget
+        its pid list."""
         with self._lock:
             files = self._runs.pop(run_id, None)
         if files is not None:
             files.close()
-            with contextlib.suppress(OSError):
-                files.pids_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (self.config.work_dir / run_id / _PIDS).unlink(missing_ok=True)
 
     def remove_scratch(self, run_id: str) -> None:
         """Remove a finished run's scratch folders and its downloads of remote inputs; its

@@ -1,7 +1,9 @@
 """Start task processes, collect their output, and stop them, whole trees included.
 
-Every task runs as the leader of a new session (``start_new_session=True``), so the task and
-everything it forks share one process group that can be signalled at once. A task ends like a
+Every task runs as the leader of a new session, so the task and everything it forks share one
+process group that can be signalled at once. It is started with the C library's
+``posix_spawn`` (see ``spawn``: the GIL is free while the kernel starts it), or with
+``subprocess.Popen`` where that is missing. A task ends like a
 container: when its main process exits, whatever it left running in its group is killed.
 ``kill()`` asks politely (SIGTERM to the group), waits a grace period, then SIGKILLs the group.
 
@@ -30,6 +32,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+
+from . import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +101,14 @@ class ProcessLauncher:
     """Runs each task as a plain child process in a process group of its own."""
 
     def __init__(
-        self, *, grace_period: float = DEFAULT_GRACE_PERIOD, use_pidfd: bool = True
+        self,
+        *,
+        grace_period: float = DEFAULT_GRACE_PERIOD,
+        use_pidfd: bool = True,
+        use_posix_spawn: bool = True,
     ) -> None:
         self.grace_period = grace_period
+        self._use_posix_spawn = use_posix_spawn and spawn.available()
         self._watcher: _Watcher | None = None
         self._watcher_lock = threading.Lock()
         self._use_pidfd = use_pidfd and _Watcher.supported()
@@ -120,23 +129,14 @@ class ProcessLauncher:
         read_end, write_end = os.pipe()
         try:
             try:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=write_end,
-                    stderr=subprocess.STDOUT,
-                    cwd=cwd,
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                pid, popen = self._spawn(argv, env, cwd, write_end)
             except OSError as exc:
                 os.close(read_end)
                 output.write(f"cannot start {argv[0]!r}: {exc}\n".encode())
                 raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
             os.close(write_end)
-        process = LocalProcess(popen, read_end, output, grace_period=self.grace_period)
+        process = LocalProcess(pid, read_end, output, grace_period=self.grace_period, popen=popen)
         if self._use_pidfd:
             try:
                 self._watcher_for().watch(process)
@@ -145,6 +145,25 @@ class ProcessLauncher:
                 logger.warning("cannot watch a task with a pidfd", extra={"pid": process.pid})
         process.watch_with_threads()
         return process
+
+    def _spawn(
+        self, argv: list[str], env: dict[str, str], cwd: Path, output: int
+    ) -> tuple[int, subprocess.Popen[bytes] | None]:
+        """Start the process, its stdout and stderr into ``output``: its pid, and the Popen
+        object where Popen started it."""
+        if self._use_posix_spawn:
+            return spawn.spawn(argv, env=env, cwd=str(cwd), output=output), None
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+        return popen.pid, popen
 
     def _watcher_for(self) -> _Watcher:
         watcher = self._watcher
@@ -161,14 +180,18 @@ class LocalProcess:
 
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        pid: int,
         pipe: int,
         output: TaskOutput,
         *,
         grace_period: float,
+        popen: subprocess.Popen[bytes] | None = None,
     ) -> None:
+        self.pid = pid
+        # Popen's object, where it started the process, learns the exit code from here, so
+        # that it never reaps the process itself.
         self._popen = popen
-        self.pid = popen.pid
+        self._returncode: int | None = None
         self.grace_period = grace_period
         self._pipe: int | None = pipe
         self._output = output
@@ -180,14 +203,14 @@ class LocalProcess:
 
     @property
     def returncode(self) -> int | None:
-        return self._popen.returncode if self._ended.is_set() else None
+        return self._returncode if self._ended.is_set() else None
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the task has ended (or ``timeout`` seconds pass): its main process
         exited, what it left behind in its group was killed, its output was all taken."""
         if not self._ended.wait(timeout):
             return None
-        code = self._popen.returncode
+        code = self._returncode
         assert code is not None
         return code
 
@@ -241,7 +264,7 @@ class LocalProcess:
 
     def has_exited(self) -> bool:
         """The leader has exited (it may still be an unreaped zombie)."""
-        if self._popen.returncode is not None:
+        if self._returncode is not None:
             return True
         try:
             return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -253,13 +276,15 @@ class LocalProcess:
         still in the pipe, and mark the task ended."""
         self._exited.set()
         with self._lock:
-            if self._popen.returncode is None:
+            if self._returncode is None:
                 self._signal_group(signal.SIGKILL, locked=True)
                 try:
                     _, status = os.waitpid(self.pid, 0)
-                    self._popen.returncode = os.waitstatus_to_exitcode(status)
+                    self._returncode = os.waitstatus_to_exitcode(status)
                 except ChildProcessError:  # reaped elsewhere: its code is lost
-                    self._popen.returncode = -signal.SIGKILL
+                    self._returncode = -signal.SIGKILL
+                if self._popen is not None:
+                    self._popen.returncode = self._returncode
         if self._reader is not None:
             # The reader thread owns the pipe; the group is dead, so it sees the end soon
             # (unless something that left the group still holds the pipe).
@@ -319,7 +344,7 @@ class LocalProcess:
             with self._lock:
                 self._signal_group(signum, locked=True)
             return
-        if self._popen.returncode is None:
+        if self._returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signum)
 

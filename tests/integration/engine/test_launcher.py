@@ -30,21 +30,26 @@ _started: list[int] = []
 STREAM = "task-1"
 
 
-@pytest.fixture(autouse=True, params=["pidfd", "threads"])
-def watch_mode(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every test runs with the epoll/pidfd watcher and with the thread-per-task fallback."""
-    previous = _Mode.use_pidfd
-    _Mode.use_pidfd = request.param == "pidfd"
+@pytest.fixture(autouse=True, params=["pidfd", "threads", "popen"])
+def launch_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs with the epoll/pidfd watcher and with the thread-per-task fallback,
+    processes started by posix_spawn; and with the watcher, processes started by Popen."""
+    previous = _Mode.use_pidfd, _Mode.use_posix_spawn
+    _Mode.use_pidfd = request.param != "threads"
+    _Mode.use_posix_spawn = request.param != "popen"
     yield request.param
-    _Mode.use_pidfd = previous
+    _Mode.use_pidfd, _Mode.use_posix_spawn = previous
 
 
 class _Mode:
     use_pidfd = True
+    use_posix_spawn = True
 
 
 def _launcher(grace: float = 2.0) -> ProcessLauncher:
-    return ProcessLauncher(grace_period=grace, use_pidfd=_Mode.use_pidfd)
+    return ProcessLauncher(
+        grace_period=grace, use_pidfd=_Mode.use_pidfd, use_posix_spawn=_Mode.use_posix_spawn
+    )
 
 
 def _log(tmp_path: Path, folder: str = "logs") -> RunLog:
@@ -252,3 +257,76 @@ def test_the_end_is_reported_to_callbacks_once_the_output_is_all_read(tmp_path: 
     late: list[int | None] = []
     process.on_end(lambda done: late.append(done.returncode))  # after the end: at once
     assert late == [0]
+
+
+def _run_alone(tmp_path: Path, argv: list[str], env: dict[str, str] | None = None) -> str:
+    """Run ``argv`` to its end; its output."""
+    process = _start_with(tmp_path, argv, env=env)
+    assert process.wait(timeout=10) == 0
+    return _read(tmp_path)
+
+
+def _start_with(
+    tmp_path: Path, argv: list[str], env: dict[str, str] | None = None
+) -> LocalProcess:
+    process = _launcher().start(
+        argv,
+        env=dict(os.environ) if env is None else env,
+        cwd=tmp_path,
+        output=_log(tmp_path).output(STREAM),
+    )
+    _started.append(process.pid)
+    return process
+
+
+def test_a_task_gets_default_signal_handling_and_an_empty_stdin(tmp_path: Path) -> None:
+    """The server ignores SIGPIPE (Python does): its tasks must not inherit that, or a
+    pipeline's ``producer | head`` would go on writing into a closed pipe."""
+    output = _run_alone(
+        tmp_path, ["sh", "-c", "grep -E '^(SigIgn|SigBlk)' /proc/self/status; cat; echo end"]
+    )
+    masks = dict(line.split(":") for line in output.splitlines()[:2])
+    for name in ("SigIgn", "SigBlk"):
+        mask = int(masks[name].strip(), 16)
+        assert not mask & (1 << (signal.SIGPIPE - 1)), name
+        assert not mask & (1 << (signal.SIGXFSZ - 1)), name
+    assert output.splitlines()[2:] == ["end"]  # cat read nothing from stdin
+
+
+def test_no_descriptor_of_the_server_reaches_a_task(tmp_path: Path) -> None:
+    leaked = os.open(tmp_path / "secret", os.O_CREAT | os.O_WRONLY)
+    os.set_inheritable(leaked, True)  # even one marked inheritable
+    try:
+        output = _run_alone(tmp_path, ["sh", "-c", "ls /proc/$$/fd"])
+    finally:
+        os.close(leaked)
+    assert sorted(int(fd) for fd in output.split()) == [0, 1, 2]
+
+
+def test_the_program_is_looked_up_on_the_tasks_path_each_time_it_moves(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, word in ((first, "one"), (second, "two")):
+        folder.mkdir()
+        tool = folder / "tool"
+        tool.write_text(f"#!/bin/sh\necho {word}\n")
+        tool.chmod(0o755)
+    env = {"PATH": f"{first}:{second}:/usr/bin:/bin"}
+    assert _run_alone(tmp_path, ["tool"], env) == "one\n"
+    (first / "tool").unlink()  # the file found before is gone: the next one on PATH runs
+    assert _run_alone(tmp_path, ["tool"], env) == "one\ntwo\n"
+    (second / "tool").unlink()
+    with pytest.raises(LaunchError, match="tool"):
+        _start_with(tmp_path, ["tool"], env)
+
+
+def test_a_missing_working_folder_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="cannot start 'true'"):
+        _launcher().start(
+            ["true"],
+            env=dict(os.environ),
+            cwd=tmp_path / "gone",
+            output=_log(tmp_path).output(STREAM),
+        )
+    assert "gone" in _read(tmp_path)

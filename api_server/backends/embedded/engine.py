@@ -130,6 +130,7 @@ class EmbeddedEngine:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.runner.close()
 
     # --- control thread -----------------------------------------------------------------
 

@@ -1,45 +1,60 @@
 """Start task processes, collect their output, and stop them, whole trees included.
 
 Every task runs as the leader of a new session, so the task and everything it forks share one
-process group that can be signalled at once. It is started with the C library's
-``posix_spawn`` (see ``spawn``: the GIL is free while the kernel starts it), or with
-``subprocess.Popen`` where that is missing. A task ends like a
-container: when its main process exits, whatever it left running in its group is killed.
-``kill()`` asks politely (SIGTERM to the group), waits a grace period, then SIGKILLs the group.
+process group that can be signalled at once. A task ends like a container: when its main
+process exits, whatever it left running in its group is killed. ``kill()`` asks politely
+(SIGTERM to the group), waits a grace period, then SIGKILLs the group.
 
-One **watcher thread** per launcher follows every running task: it waits on each leader's
-pidfd and reads each task's stdout and stderr from a pipe, passing what it reads to the
-task's output (the run's log, see ``domain.task_logs``). A thread blocked per task would cost
-a wake-up, a lock hand-off and a few system calls more per task; one thread reading many
-descriptors takes them as they come.
+**Who starts the processes.** By default a small process of its own, the task starter
+(``starter``): starting a program keeps the starting thread waiting until the kernel has
+exec'd it, and the starter waits instead of the engine's control thread. It also watches and
+reaps the tasks it started, and says when each has ended. Where the starter cannot run, the
+server starts tasks itself with the C library's ``posix_spawn`` (``spawn``: the GIL is free
+while the kernel starts it), or with ``subprocess.Popen`` where that is missing.
+
+One **watcher thread** per launcher follows every running task: it reads each task's stdout
+and stderr from a pipe, passing what it reads to the task's output (the run's log, see
+``domain.task_logs``), and takes the starter's messages (or, without a starter, waits on each
+leader's pidfd). A thread blocked per task would cost a wake-up, a lock hand-off and a few
+system calls more per task; one thread reading many descriptors takes them as they come.
 
 A leader's exit is seen while it is still an unreaped zombie: its pid cannot be reused
-then, so signalling its process group can never hit an unrelated process. The watcher kills
-the rest of the group, reaps the leader, takes what is left in the pipe and only then says the
-task ended. Where the kernel offers no pidfd (or no epoll), a small thread per task waits for
-the leader and another reads its pipe; the rest is the same.
+then, so signalling its process group can never hit an unrelated process. The rest of the
+group is killed, the leader reaped, what is left in the pipe taken, and only then is the task
+said to have ended. Where the kernel offers no pidfd (or no epoll), a small thread per task
+waits for the leader and another reads its pipe; the rest is the same.
+
+A task that cannot start (no such program, no such folder) still yields a process: one that
+has ended, with exit code 127 and ``launch_error`` saying why (a starter only learns it after
+the request has left).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import marshal
 import os
 import select
 import signal
+import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import spawn
+from . import spawn, starter
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between SIGTERM and SIGKILL when a task is killed.
 DEFAULT_GRACE_PERIOD = 2.0
 _READ_SIZE = 1 << 16
+#: The exit code of a task that could not start (as a shell gives for a missing command).
+LAUNCH_FAILED_CODE = 127
 
 
 class TaskOutput(Protocol):
@@ -49,7 +64,8 @@ class TaskOutput(Protocol):
 
 
 class TaskProcess(Protocol):
-    pid: int
+    pid: int | None  # None until it has started (and if it never does)
+    launch_error: str | None  # why it could not start, once it is known
 
     @property
     def returncode(self) -> int | None:
@@ -88,17 +104,24 @@ class Launcher(Protocol):
         cwd: Path,
         output: TaskOutput,
         preamble: bytes = b"",
+        pid_list: Path | None = None,
     ) -> TaskProcess:
-        """Start ``argv``; ``preamble`` goes to the output first (even if it cannot start)."""
+        """Start ``argv``; ``preamble`` goes to the output first (even if it cannot start).
+        The task's pid is appended to ``pid_list`` once it has started."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what starting tasks needed (no task runs any more)."""
         ...
 
 
 class LaunchError(RuntimeError):
-    """The task's program could not be started (not found, not executable, bad cwd)."""
+    """The task cannot be started at all (an empty command, no descriptor left)."""
 
 
 class ProcessLauncher:
-    """Runs each task as a plain child process in a process group of its own."""
+    """Runs each task as a process in a process group of its own: started by the task
+    starter, or by this process where the starter cannot run."""
 
     def __init__(
         self,
@@ -106,12 +129,14 @@ class ProcessLauncher:
         grace_period: float = DEFAULT_GRACE_PERIOD,
         use_pidfd: bool = True,
         use_posix_spawn: bool = True,
+        use_starter: bool = True,
     ) -> None:
         self.grace_period = grace_period
-        self._use_posix_spawn = use_posix_spawn and spawn.available()
         self._watcher: _Watcher | None = None
         self._watcher_lock = threading.Lock()
         self._use_pidfd = use_pidfd and _Watcher.supported()
+        self._use_posix_spawn = use_posix_spawn and spawn.available()
+        self._use_starter = use_starter and self._use_pidfd and starter.available()
 
     def start(
         self,
@@ -121,21 +146,34 @@ class ProcessLauncher:
         cwd: Path,
         output: TaskOutput,
         preamble: bytes = b"",
+        pid_list: Path | None = None,
     ) -> LocalProcess:
         if preamble:
             output.write(preamble)
         if not argv:
             raise LaunchError("empty command")
-        read_end, write_end = os.pipe()
         try:
+            read_end, write_end = os.pipe()
+        except OSError as exc:
+            raise LaunchError(f"cannot start {argv[0]!r}: {exc}") from exc
+        try:
+            if self._use_starter:
+                try:
+                    return self._watcher_for().start(
+                        argv, env, cwd, read_end, write_end, output, pid_list, self.grace_period
+                    )
+                except LaunchError:
+                    os.close(read_end)
+                    raise
             try:
                 pid, popen = self._spawn(argv, env, cwd, write_end)
             except OSError as exc:
                 os.close(read_end)
-                output.write(f"cannot start {argv[0]!r}: {exc}\n".encode())
-                raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+                return LocalProcess.not_started(argv, exc, output)
         finally:
             os.close(write_end)
+        if pid_list is not None:
+            spawn.record_pid(str(pid_list), pid)
         process = LocalProcess(pid, read_end, output, grace_period=self.grace_period, popen=popen)
         if self._use_pidfd:
             try:
@@ -146,11 +184,19 @@ class ProcessLauncher:
         process.watch_with_threads()
         return process
 
+    def close(self) -> None:
+        """Stop the starters (each kills what it still runs) and the watcher thread. Call it
+        once no task runs any more (after ``kill()``ing them)."""
+        with self._watcher_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
+
     def _spawn(
         self, argv: list[str], env: dict[str, str], cwd: Path, output: int
     ) -> tuple[int, subprocess.Popen[bytes] | None]:
-        """Start the process, its stdout and stderr into ``output``: its pid, and the Popen
-        object where Popen started it."""
+        """Start the process here, its stdout and stderr into ``output``: its pid, and the
+        Popen object where Popen started it."""
         if self._use_posix_spawn:
             return spawn.spawn(argv, env=env, cwd=str(cwd), output=output), None
         popen = subprocess.Popen(
@@ -180,17 +226,24 @@ class LocalProcess:
 
     def __init__(
         self,
-        pid: int,
-        pipe: int,
+        pid: int | None,
+        pipe: int | None,
         output: TaskOutput,
         *,
         grace_period: float,
         popen: subprocess.Popen[bytes] | None = None,
+        starter: _StarterLink | None = None,
     ) -> None:
         self.pid = pid
+        self.program = ""  # what it runs (argv[0]), where the starter starts it
+        self.launch_error: str | None = None
         # Popen's object, where it started the process, learns the exit code from here, so
         # that it never reaps the process itself.
         self._popen = popen
+        # Where the starter started it: signals go through the starter, which knows
+        # whether the leader is still unreaped.
+        self._starter = starter
+        self.token = 0
         self._returncode: int | None = None
         self.grace_period = grace_period
         self._pipe: int | None = pipe
@@ -200,6 +253,18 @@ class LocalProcess:
         self._ended = threading.Event()  # reaped, group killed, output all taken
         self._on_end: list[Callable[[LocalProcess], None]] = []
         self._reader: threading.Thread | None = None
+
+    @classmethod
+    def not_started(cls, argv: list[str], exc: OSError, output: TaskOutput) -> LocalProcess:
+        """A task that could not start: ended already, with the reason in its log."""
+        process = cls(None, None, output, grace_period=0)
+        process.failed_to_start(argv[0], exc)
+        return process
+
+    def failed_to_start(self, program: str, exc: OSError) -> None:
+        self.launch_error = f"cannot start {program!r}: {exc.strerror or exc}"
+        self._write(f"cannot start {program!r}: {exc}\n".encode())
+        self.ended(LAUNCH_FAILED_CODE)
 
     @property
     def returncode(self) -> int | None:
@@ -266,6 +331,7 @@ class LocalProcess:
         """The leader has exited (it may still be an unreaped zombie)."""
         if self._returncode is not None:
             return True
+        assert self.pid is not None  # a process this server started
         try:
             return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
         except ChildProcessError:
@@ -274,17 +340,23 @@ class LocalProcess:
     def leader_exited(self) -> None:
         """The leader is a zombie: kill the rest of its group, reap it, take the output
         still in the pipe, and mark the task ended."""
-        self._exited.set()
+        code = -signal.SIGKILL
         with self._lock:
             if self._returncode is None:
                 self._signal_group(signal.SIGKILL, locked=True)
-                try:
-                    _, status = os.waitpid(self.pid, 0)
-                    self._returncode = os.waitstatus_to_exitcode(status)
-                except ChildProcessError:  # reaped elsewhere: its code is lost
-                    self._returncode = -signal.SIGKILL
-                if self._popen is not None:
-                    self._popen.returncode = self._returncode
+                assert self.pid is not None
+                with contextlib.suppress(ChildProcessError):  # else reaped elsewhere: lost
+                    code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        self.ended(code)
+
+    def ended(self, code: int) -> None:
+        """The leader was reaped (its group killed) with this exit code: take the output
+        still in the pipe, and mark the task ended."""
+        with self._lock:
+            self._returncode = code
+            if self._popen is not None:
+                self._popen.returncode = code
+        self._exited.set()
         if self._reader is not None:
             # The reader thread owns the pipe; the group is dead, so it sees the end soon
             # (unless something that left the group still holds the pipe).
@@ -320,8 +392,8 @@ class LocalProcess:
 
     def watch_with_threads(self) -> None:
         """Without pidfd and epoll: one thread reads the pipe, one waits for the leader."""
-        pipe = self._pipe
-        assert pipe is not None
+        pipe, pid = self._pipe, self.pid
+        assert pipe is not None and pid is not None  # a process this server started
 
         def read() -> None:
             while self.read_output():
@@ -331,7 +403,7 @@ class LocalProcess:
 
         def wait() -> None:
             with contextlib.suppress(ChildProcessError):
-                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
             self.leader_exited()
 
         self._reader = threading.Thread(target=read, name=f"task-{self.pid}-out", daemon=True)
@@ -344,14 +416,22 @@ class LocalProcess:
             with self._lock:
                 self._signal_group(signum, locked=True)
             return
-        if self._returncode is None:
+        if self._returncode is not None:
+            return
+        if self._starter is not None:
+            self._starter.signal(self, signum)
+        elif self.pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signum)
 
 
+_PIPE, _PIDFD, _STARTER, _CLOSE = range(4)
+_STARTERS = 2
+
+
 class _Watcher:
-    """The thread that follows every task of a launcher: leaders' pidfds and output pipes
-    in one epoll set."""
+    """The thread that follows every task of a launcher: output pipes, and the starter's
+    socket or the leaders' pidfds, in one epoll set."""
 
     @staticmethod
     def supported() -> bool:
@@ -359,30 +439,91 @@ class _Watcher:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        # fd -> (process, is the pidfd). Filled before the fd is registered.
-        self._fds: dict[int, tuple[LocalProcess, bool]] = {}
+        # fd -> (what it is, its process or starter link). Filled before it is registered.
+        self._fds: dict[int, tuple[int, Any]] = {}
+        self._starters: list[_StarterLink | None] = [None] * _STARTERS
+        self._turns = itertools.count()
+        self._starter_lock = threading.Lock()
+        self._woken, self._wake = os.pipe()  # a byte in it stops the watcher
+        self._register(self._woken, _CLOSE, None)
         self._thread = threading.Thread(target=self._loop, name="headrace-tasks", daemon=True)
         self._thread.start()
 
     def watch(self, process: LocalProcess) -> None:
-        pipe = process._pipe
-        assert pipe is not None
+        """Follow a process this server started: its pipe and its leader's pidfd."""
+        assert process.pid is not None
         pidfd = os.pidfd_open(process.pid)
         try:
-            os.set_blocking(pipe, False)
-            self._fds[pipe] = (process, False)
-            self._fds[pidfd] = (process, True)
-            # epoll_ctl may be called while the watcher waits: the new fds count at once.
-            self._epoll.register(pipe, select.EPOLLIN)
-            self._epoll.register(pidfd, select.EPOLLIN)
+            self._watch_pipe(process)
+            self._register(pidfd, _PIDFD, process)
         except OSError:  # left as it was, for the caller to watch another way
-            self._forget(pipe)
+            if process._pipe is not None:
+                self._forget(process._pipe)
+                os.set_blocking(process._pipe, True)
             self._forget(pidfd)
             os.close(pidfd)
-            os.set_blocking(pipe, True)
             raise
 
+    def start(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        read_end: int,
+        write_end: int,
+        output: TaskOutput,
+        pid_list: Path | None,
+        grace_period: float,
+    ) -> LocalProcess:
+        """Have the starter start a task; its output comes through ``read_end``."""
+        link = self._starter_link()
+        token, request = link.request(argv, env, cwd, pid_list)
+        process = LocalProcess(None, read_end, output, grace_period=grace_period, starter=link)
+        process.token, process.program = token, argv[0]
+        self._watch_pipe(process)
+        link.start(process, request, write_end)
+        return process
+
+    def _starter_link(self) -> _StarterLink:
+        """The next starter, in turn (each waits for the kernel on its own)."""
+        with self._starter_lock:
+            index = next(self._turns) % _STARTERS
+            link = self._starters[index]
+            if link is None or link.closed:
+                link = self._starters[index] = _StarterLink()
+                self._register(link.fileno, _STARTER, link)
+        return link
+
+    def _watch_pipe(self, process: LocalProcess) -> None:
+        pipe = process._pipe
+        assert pipe is not None
+        os.set_blocking(pipe, False)
+        self._register(pipe, _PIPE, process)
+
+    def _register(self, fd: int, kind: int, owner: Any) -> None:
+        self._fds[fd] = (kind, owner)
+        # epoll_ctl may be called while the watcher waits: the new fd counts at once.
+        self._epoll.register(fd, select.EPOLLIN)
+
+    def close(self) -> None:
+        with self._starter_lock:
+            links, self._starters = self._starters, [None] * _STARTERS
+        for link in links:
+            if link is not None:
+                self._forget(link.fileno)
+                link.close()
+        os.write(self._wake, b"x")  # the watcher thread stops
+        self._thread.join(timeout=5)
+
     def _loop(self) -> None:
+        try:
+            self._watch()
+        finally:
+            for fd in (self._wake, self._woken):
+                os.close(fd)
+            self._epoll.close()
+
+    def _watch(self) -> None:
         while True:
             try:
                 events = self._epoll.poll()
@@ -392,23 +533,144 @@ class _Watcher:
                 entry = self._fds.get(fd)
                 if entry is None:
                     continue
-                process, is_pidfd = entry
+                kind, owner = entry
+                if kind == _CLOSE:
+                    return
                 try:
-                    if is_pidfd:
-                        if not process.has_exited():
+                    if kind == _PIPE:
+                        if not owner.read_output():
+                            self._forget(fd)
+                    elif kind == _PIDFD:
+                        if not owner.has_exited():
                             continue  # an event for a closed pidfd whose number was reused
                         self._forget(fd)
                         os.close(fd)
-                        pipe = process._pipe
-                        if pipe is not None:
-                            self._forget(pipe)
-                        process.leader_exited()
-                    elif not process.read_output():
-                        self._forget(fd)
+                        self._forget_pipe(owner)
+                        owner.leader_exited()
+                    else:
+                        self._from_starter(owner)
                 except Exception:  # keep watching the other tasks
-                    logger.exception("task watcher failed on a process", extra={"pid": process.pid})
+                    logger.exception("task watcher failed", extra={"fd": fd})
+
+    def _from_starter(self, link: _StarterLink) -> None:
+        for message in link.receive():
+            kind, token = message[0], message[1]
+            process = link.processes.get(token)
+            if process is None:
+                continue
+            if kind == starter.STARTED:
+                process.pid = message[2]
+                continue
+            del link.processes[token]
+            self._forget_pipe(process)
+            if kind == starter.ENDED:
+                process.ended(message[2])
+            else:
+                _, _, number, filename, text = message
+                process.failed_to_start(process.program, OSError(number, text, filename))
+        if link.closed:
+            self._forget(link.fileno)
+            self._starter_gone(link)
+
+    def _starter_gone(self, link: _StarterLink) -> None:
+        """The starter stopped. One that exited on its own killed its tasks; one that was
+        killed could not, so their groups are killed here. Either way they end now, killed,
+        and the next start launches a new starter."""
+        link.close()
+        clean = link.process.returncode == 0
+        logger.error(
+            "the task starter stopped",
+            extra={"tasks": len(link.processes), "exit_code": link.process.returncode},
+        )
+        processes, link.processes = link.processes, {}
+        for process in processes.values():
+            if process.pid is not None and not clean:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            self._forget_pipe(process)
+            process.ended(-signal.SIGKILL)
+
+    def _forget_pipe(self, process: LocalProcess) -> None:
+        if process._pipe is not None:
+            self._forget(process._pipe)
 
     def _forget(self, fd: int) -> None:
         self._fds.pop(fd, None)
         with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(fd)
+
+
+class _StarterLink:
+    """The server's end of the task starter: its process and socket, and the tasks it was
+    asked to start that have not ended, by token."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        script = Path(starter.__file__)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(script), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.fileno = ours.fileno()
+        self.closed = False
+        self.processes: dict[int, LocalProcess] = {}
+        self._tokens = itertools.count(1)
+        self._send_lock = threading.Lock()
+
+    def request(
+        self, argv: list[str], env: dict[str, str], cwd: Path, pid_list: Path | None
+    ) -> tuple[int, bytes]:
+        """A start request for the starter, and its token."""
+        token = next(self._tokens)
+        request = marshal.dumps((starter.START, token, argv, env, str(cwd), str(pid_list or "")))
+        if len(request) > starter.MAX_MESSAGE:
+            raise LaunchError(
+                f"cannot start {argv[0]!r}: its command and environment take {len(request)}"
+                f" bytes, more than the {starter.MAX_MESSAGE} a task may have"
+            )
+        return token, request
+
+    def start(self, process: LocalProcess, request: bytes, write_end: int) -> None:
+        self.processes[process.token] = process
+        self._send(request, [write_end])
+
+    def signal(self, process: LocalProcess, signum: int) -> None:
+        self._send(marshal.dumps((starter.SIGNAL, process.token, int(signum))), [])
+
+    def _send(self, data: bytes, fds: list[int]) -> None:
+        with self._send_lock:
+            try:
+                socket.send_fds(self.sock, [data], fds)
+            except OSError:
+                # The starter has gone: the watcher hears it too and ends its tasks.
+                logger.warning("the task starter is not running")
+
+    def close(self) -> None:
+        """Let the starter go (it kills what it still runs) and reap it."""
+        self.closed = True
+        self.sock.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def receive(self) -> list[tuple[Any, ...]]:
+        """Every message waiting from the starter (each holds several)."""
+        messages: list[tuple[Any, ...]] = []
+        while True:
+            try:
+                data = self.sock.recv(starter.MAX_MESSAGE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return messages
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                return messages
+            messages.extend(marshal.loads(data))

@@ -258,24 +258,22 @@ class JobRunner:
         assert command is not None and execution.output is not None and execution.work
         header = f"--- attempt {execution.number} at {_iso(self.clock())} ---\n".encode()
         try:
+            # The pid list is kept in the run's folder, not in the database: after a crash,
+            # the next server kills what is still running (see reap_orphans).
             process = self.launcher.start(
                 command.argv,
                 env=command.env,
                 cwd=execution.work,
                 output=execution.output,
                 preamble=header,
+                pid_list=execution.files.pids_path,
             )
-        except (LaunchError, OSError) as exc:
+        except LaunchError as exc:
             self._not_started(execution, exc)
             return False
-        assert execution.record is not None
-        execution.record["pid"] = process.pid
         execution.process = process
         with self._lock:
             self._running[id(execution)] = execution
-        # Kept in the run's folder, not in the database: after a crash, the next server
-        # kills what is still running (see reap_orphans). One append, no transaction.
-        execution.files.add_pid(process.pid)
         process.on_end(lambda _: on_end(execution))
         return True
 
@@ -354,6 +352,10 @@ class JobRunner:
             if execution.process is not None:
                 execution.process.kill()
 
+    def close(self) -> None:
+        """Nothing runs any more (see :meth:`kill_all`): let the launcher's helpers go."""
+        self.launcher.close()
+
     def finish(self, finished: Sequence[tuple[Job, str, JobOutcome]]) -> list[JobOutcome]:
         """Record the lineage of jobs that ended (``(job, cache key, outcome)``: one batch,
         so one transaction however many), then store the successes that ran under their
@@ -404,8 +406,13 @@ class JobRunner:
                 FAILED, execution.failure, {})  # fmt: skip
         process = execution.process
         assert process is not None and execution.output is not None
+        if process.launch_error is not None:
+            record.update(end_time=_iso(self.clock()), error=process.launch_error)
+            if execution.cancelled:
+                return CANCELED, "the run was terminated", {}
+            return FAILED, f"could not start the task: {process.launch_error}", {}
         code = process.returncode
-        record.update(end_time=_iso(self.clock()), exit_code=code)
+        record.update(pid=process.pid, end_time=_iso(self.clock()), exit_code=code)
         if execution.timed_out is not None and not execution.cancelled:
             seconds = execution.timed_out
             record["error"] = f"timed out after {seconds:g}s"
@@ -566,7 +573,6 @@ class _RunFiles:
         self.dir = path
         self.log = RunLog(path / _RUN_LOG)
         self.pids_path = path / _PIDS
-        self._pids: int | None = None
         self._lock = threading.Lock()
         self._scratch_names = itertools.count(1)
         self._free_scratch: list[Path] = []
@@ -598,22 +604,8 @@ class _RunFiles:
         with self._lock:
             self._free_scratch.append(path)
 
-    def add_pid(self, pid: int) -> None:
-        # Only the pid: reading the new process's start time from /proc now would wait
-        # for its exec to finish (a quarter of a millisecond here).
-        line = b"%d\n" % pid
-        with self._lock:
-            if self._pids is None:
-                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-                self._pids = os.open(self.pids_path, flags, 0o644)
-            os.write(self._pids, line)
-
     def close(self) -> None:
         self.log.close()
-        with self._lock:
-            if self._pids is not None:
-                os.close(self._pids)
-                self._pids = None
 
 
 def _staging(run_dir: Path, job: Job) -> Path:

@@ -204,3 +204,12 @@ def _forget(program: str, env: Mapping[str, str]) -> bool:
 def _check(code: int) -> None:
     if code:
         raise OSError(code, os.strerror(code))
+
+
+def record_pid(path: str, pid: int) -> None:
+    """Append ``pid`` to the pid list at ``path`` (one write: lines never interleave)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, b"%d\n" % pid)
+    finally:
+        os.close(fd)

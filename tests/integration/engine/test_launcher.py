@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -12,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from api_server.backends.embedded.launcher import LaunchError, LocalProcess, ProcessLauncher
+from api_server.backends.embedded.launcher import (
+    LAUNCH_FAILED_CODE,
+    LaunchError,
+    LocalProcess,
+    ProcessLauncher,
+)
 from domain.task_logs import RunLog, read_stream
 
 # Forks a background sleep and a subshell that forks another, records their pids, then waits.
@@ -26,30 +30,31 @@ wait
 """
 
 
-_started: list[int] = []
+_started: list[LocalProcess] = []
 STREAM = "task-1"
 
 
-@pytest.fixture(autouse=True, params=["pidfd", "threads", "popen"])
+@pytest.fixture(autouse=True, params=["starter", "pidfd", "threads", "popen"])
 def launch_mode(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every test runs with the epoll/pidfd watcher and with the thread-per-task fallback,
-    processes started by posix_spawn; and with the watcher, processes started by Popen."""
-    previous = _Mode.use_pidfd, _Mode.use_posix_spawn
-    _Mode.use_pidfd = request.param != "threads"
-    _Mode.use_posix_spawn = request.param != "popen"
+    """Every test runs with each way of starting and following tasks: the task starter
+    process (the default); started here by posix_spawn, followed by the epoll/pidfd watcher
+    or by a thread per task; started here by Popen, followed by the watcher."""
+    previous = _Mode.options
+    _Mode.options = {
+        "use_starter": request.param == "starter",
+        "use_pidfd": request.param != "threads",
+        "use_posix_spawn": request.param != "popen",
+    }
     yield request.param
-    _Mode.use_pidfd, _Mode.use_posix_spawn = previous
+    _Mode.options = previous
 
 
 class _Mode:
-    use_pidfd = True
-    use_posix_spawn = True
+    options: dict[str, bool] = {}
 
 
 def _launcher(grace: float = 2.0) -> ProcessLauncher:
-    return ProcessLauncher(
-        grace_period=grace, use_pidfd=_Mode.use_pidfd, use_posix_spawn=_Mode.use_posix_spawn
-    )
+    return ProcessLauncher(grace_period=grace, **_Mode.options)
 
 
 def _log(tmp_path: Path, folder: str = "logs") -> RunLog:
@@ -65,15 +70,14 @@ def _no_strays() -> Iterator[None]:
     """Whatever a failing test leaves running is killed with its group."""
     yield
     while _started:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(_started.pop(), signal.SIGKILL)
+        _started.pop().kill()
 
 
 def _start(tmp_path: Path, argv: list[str], *, grace: float = 2.0) -> LocalProcess:
     process = _launcher(grace).start(
         argv, env=dict(os.environ), cwd=tmp_path, output=_log(tmp_path).output(STREAM)
     )
-    _started.append(process.pid)
+    _started.append(process)
     return process
 
 
@@ -181,9 +185,17 @@ def test_kill_from_another_thread_ends_a_blocking_wait(tmp_path: Path) -> None:
     process.kill()  # idempotent
 
 
-def test_missing_program_is_a_launch_error_in_the_log(tmp_path: Path) -> None:
-    with pytest.raises(LaunchError, match="no-such-program"):
-        _start(tmp_path, ["/no/such/dir/no-such-program"])
+def _not_started(process: LocalProcess, reason: str) -> None:
+    """The process could not start: it ended with code 127 and says why."""
+    assert process.wait(timeout=10) == LAUNCH_FAILED_CODE
+    assert process.launch_error is not None and reason in process.launch_error
+    assert process.pid is None
+
+
+def test_missing_program_ends_the_process_with_the_reason_in_the_log(tmp_path: Path) -> None:
+    process = _start(tmp_path, ["/no/such/dir/no-such-program"])
+    _not_started(process, "No such file or directory")
+    assert "cannot start '/no/such/dir/no-such-program'" in process.launch_error
     assert "no-such-program" in _read(tmp_path)
 
 
@@ -199,16 +211,16 @@ def test_the_preamble_comes_first_in_the_log_even_when_the_program_cannot_start(
         output=log.output(STREAM),
         preamble=b"--- attempt 1 ---\n",
     )
-    _started.append(process.pid)
+    _started.append(process)
     assert process.wait(timeout=10) == 0
-    with pytest.raises(LaunchError):
-        launcher.start(
-            ["/no/such/program"],
-            env={},
-            cwd=tmp_path,
-            output=log.output(STREAM),
-            preamble=b"--- attempt 2 ---\n",
-        )
+    failed = launcher.start(
+        ["/no/such/program"],
+        env={},
+        cwd=tmp_path,
+        output=log.output(STREAM),
+        preamble=b"--- attempt 2 ---\n",
+    )
+    _not_started(failed, "/no/such/program")
     with pytest.raises(LaunchError, match="empty command"):
         launcher.start(
             [], env={}, cwd=tmp_path, output=log.output(STREAM), preamble=b"--- attempt 3 ---\n"
@@ -234,7 +246,7 @@ def test_concurrent_tasks_keep_their_own_output_in_one_log(tmp_path: Path) -> No
             cwd=tmp_path,
             output=log.output(f"stream-{number}"),
         )
-        _started.append(process.pid)
+        _started.append(process)
         processes.append(process)
     assert [p.wait(timeout=30) for p in processes] == [0] * 8
     for number in range(8):
@@ -266,16 +278,14 @@ def _run_alone(tmp_path: Path, argv: list[str], env: dict[str, str] | None = Non
     return _read(tmp_path)
 
 
-def _start_with(
-    tmp_path: Path, argv: list[str], env: dict[str, str] | None = None
-) -> LocalProcess:
+def _start_with(tmp_path: Path, argv: list[str], env: dict[str, str] | None = None) -> LocalProcess:
     process = _launcher().start(
         argv,
         env=dict(os.environ) if env is None else env,
         cwd=tmp_path,
         output=_log(tmp_path).output(STREAM),
     )
-    _started.append(process.pid)
+    _started.append(process)
     return process
 
 
@@ -317,16 +327,12 @@ def test_the_program_is_looked_up_on_the_tasks_path_each_time_it_moves(
     (first / "tool").unlink()  # the file found before is gone: the next one on PATH runs
     assert _run_alone(tmp_path, ["tool"], env) == "one\ntwo\n"
     (second / "tool").unlink()
-    with pytest.raises(LaunchError, match="tool"):
-        _start_with(tmp_path, ["tool"], env)
+    _not_started(_start_with(tmp_path, ["tool"], env), "'tool'")
 
 
 def test_a_missing_working_folder_is_named_in_the_error(tmp_path: Path) -> None:
-    with pytest.raises(LaunchError, match="cannot start 'true'"):
-        _launcher().start(
-            ["true"],
-            env=dict(os.environ),
-            cwd=tmp_path / "gone",
-            output=_log(tmp_path).output(STREAM),
-        )
+    process = _launcher().start(
+        ["true"], env=dict(os.environ), cwd=tmp_path / "gone", output=_log(tmp_path).output(STREAM)
+    )
+    _not_started(process, "cannot start 'true'")
     assert "gone" in _read(tmp_path)

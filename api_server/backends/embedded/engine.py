@@ -6,9 +6,9 @@ Threads
   a run (submit, a job finished, terminate, retry) is a command on its queue, so the
   interpreters need no locks and events of one run are applied in order.
 * The control thread also **starts task attempts** itself when nothing can block first
-  (scratch folder, executor input, command, then the process, at the end of the round)
-  and handles their ends. The launcher's watcher thread says when a process has ended
-  (its output all read). No thread waits on a running task.
+  (scratch folder, executor input, command, then, at the end of the round, a request to a
+  task starter process) and handles their ends. The launcher's watcher thread says when a
+  process has ended (its output all read). No thread waits on a running task.
 * A **worker pool** (``engine_parallelism`` threads, idle but for this) takes what may
   block: a cache look-up, building a task's Python environment, downloading remote inputs
   before a start; uploading outputs after an end.
@@ -25,7 +25,8 @@ Durability: every transition is reported (and committed) before the engine acts 
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
 run is rebuilt by its interpreter, which restores the executor tasks that had succeeded and
 runs everything else again. Processes left behind by the crashed server are killed first
-(each run keeps a list of the task processes it started, with their start times).
+(each run keeps a list of the task processes it started; a process counts as the run's
+only while its environment names the run).
 """
 
 from __future__ import annotations
@@ -489,9 +490,8 @@ class EmbeddedEngine:
 
     def _spawn_prepared(self) -> None:
         """Start the processes of the attempts prepared this round, once its transitions
-        are written. A spawn takes about half a millisecond here, nearly all of it the
-        kernel's (spawning from more threads at once measured no faster), so the control
-        thread does it itself: no hand-off, and no other thread waiting for the lock."""
+        are written: each is a request to a task starter process (see ``launcher``), which
+        waits for the kernel to start the program while this thread goes on."""
         prepared, self._prepared = self._prepared, []
         for active, attempt in prepared:
             self._spawn(active, attempt)

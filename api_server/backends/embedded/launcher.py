@@ -412,15 +412,20 @@ class LocalProcess:
 
     def _signal_group(self, signum: int, *, locked: bool = False) -> None:
         """Signal the group while its leader is unreaped (so its id cannot be reused)."""
+        if self._starter is not None:
+            # The starter signals only a group whose leader it has not reaped. Not under
+            # the lock: a send can wait for the starter, which may wait for the watcher,
+            # which takes the lock to end a task.
+            if self._returncode is None:
+                self._starter.signal(self, signum)
+            return
         if not locked:
             with self._lock:
                 self._signal_group(signum, locked=True)
             return
         if self._returncode is not None:
             return
-        if self._starter is not None:
-            self._starter.signal(self, signum)
-        elif self.pid is not None:
+        if self.pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signum)
 

@@ -130,7 +130,13 @@ class _Starter:
         finally:
             if output >= 0:
                 os.close(output)
-        pidfd = os.pidfd_open(pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:  # out of descriptors: a task it cannot watch must not run
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            self.replies.append((FAILED, token, exc.errno or 0, None, exc.strerror))
+            return
         self.tasks[pidfd] = (token, pid)
         self.pidfds[token] = pidfd
         self.epoll.register(pidfd, select.EPOLLIN)

@@ -158,23 +158,37 @@ class ProcessLauncher:
             raise LaunchError(f"cannot start {argv[0]!r}: {exc}") from exc
         try:
             if self._use_starter:
-                try:
-                    return self._watcher_for().start(
-                        argv, env, cwd, read_end, write_end, output, pid_list, self.grace_period
-                    )
-                except LaunchError:
-                    os.close(read_end)
-                    raise
-            try:
-                pid, popen = self._spawn(argv, env, cwd, write_end)
-            except OSError as exc:
-                os.close(read_end)
-                return LocalProcess.not_started(argv, exc, output)
+                return self._watcher_for().start(
+                    argv, env, cwd, read_end, write_end, output, pid_list, self.grace_period
+                )
+            return self._start_here(argv, env, cwd, read_end, write_end, output, pid_list)
+        except LaunchError:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
+
+    def _start_here(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        read_end: int,
+        write_end: int,
+        output: TaskOutput,
+        pid_list: Path | None,
+    ) -> LocalProcess:
+        """Start the task from this process, and follow it with the watcher (or threads)."""
+        try:
+            pid, popen = self._spawn(argv, env, cwd, write_end)
+        except OSError as exc:
+            os.close(read_end)
+            return LocalProcess.not_started(argv[0], exc, output)
         if pid_list is not None:
             spawn.record_pid(str(pid_list), pid)
-        process = LocalProcess(pid, read_end, output, grace_period=self.grace_period, popen=popen)
+        process = LocalProcess(
+            pid, read_end, output, argv[0], grace_period=self.grace_period, popen=popen
+        )
         if self._use_pidfd:
             try:
                 self._watcher_for().watch(process)
@@ -229,21 +243,23 @@ class LocalProcess:
         pid: int | None,
         pipe: int | None,
         output: TaskOutput,
+        program: str,
         *,
         grace_period: float,
         popen: subprocess.Popen[bytes] | None = None,
         starter: _StarterLink | None = None,
+        token: int = 0,
     ) -> None:
         self.pid = pid
-        self.program = ""  # what it runs (argv[0]), where the starter starts it
+        self.program = program  # what it runs (argv[0])
         self.launch_error: str | None = None
         # Popen's object, where it started the process, learns the exit code from here, so
         # that it never reaps the process itself.
         self._popen = popen
-        # Where the starter started it: signals go through the starter, which knows
-        # whether the leader is still unreaped.
+        # Where the starter started it (as its request ``token``): signals go through the
+        # starter, which knows whether the leader is still unreaped.
         self._starter = starter
-        self.token = 0
+        self.token = token
         self._returncode: int | None = None
         self.grace_period = grace_period
         self._pipe: int | None = pipe
@@ -255,15 +271,15 @@ class LocalProcess:
         self._reader: threading.Thread | None = None
 
     @classmethod
-    def not_started(cls, argv: list[str], exc: OSError, output: TaskOutput) -> LocalProcess:
+    def not_started(cls, program: str, exc: OSError, output: TaskOutput) -> LocalProcess:
         """A task that could not start: ended already, with the reason in its log."""
-        process = cls(None, None, output, grace_period=0)
-        process.failed_to_start(argv[0], exc)
+        process = cls(None, None, output, program, grace_period=0)
+        process.failed_to_start(exc)
         return process
 
-    def failed_to_start(self, program: str, exc: OSError) -> None:
-        self.launch_error = f"cannot start {program!r}: {exc.strerror or exc}"
-        self._write(f"cannot start {program!r}: {exc}\n".encode())
+    def failed_to_start(self, exc: OSError) -> None:
+        self.launch_error = f"cannot start {self.program!r}: {exc.strerror or exc}"
+        self._write(f"cannot start {self.program!r}: {exc}\n".encode())
         self.ended(LAUNCH_FAILED_CODE)
 
     @property
@@ -483,8 +499,9 @@ class _Watcher:
         """Have the starter start a task; its output comes through ``read_end``."""
         link = self._starter_link()
         token, request = link.request(argv, env, cwd, pid_list)
-        process = LocalProcess(None, read_end, output, grace_period=grace_period, starter=link)
-        process.token, process.program = token, argv[0]
+        process = LocalProcess(
+            None, read_end, output, argv[0], grace_period=grace_period, starter=link, token=token
+        )
         self._watch_pipe(process)
         link.start(process, request, write_end)
         return process
@@ -572,7 +589,7 @@ class _Watcher:
                 process.ended(message[2])
             else:
                 _, _, number, filename, text = message
-                process.failed_to_start(process.program, OSError(number, text, filename))
+                process.failed_to_start(OSError(number, text, filename))
         if link.closed:
             self._forget(link.fileno)
             self._starter_gone(link)

@@ -277,7 +277,7 @@ class JobRunner:
         process.on_end(lambda _: on_end(execution))
         return True
 
-    def _not_started(self, execution: Execution, exc: Exception) -> None:
+    def _not_started(self, execution: Execution, exc: Exception | str) -> None:
         assert execution.record is not None
         execution.record.update(end_time=_iso(self.clock()), error=str(exc))
         execution.failure = f"could not start the task: {exc}"
@@ -401,16 +401,13 @@ class JobRunner:
         """The state, error and outputs of the attempt that just ended."""
         record = execution.record
         assert record is not None
+        process = execution.process
+        if process is not None and process.launch_error is not None:
+            self._not_started(execution, process.launch_error)
         if execution.failure is not None:  # it never started
             return (CANCELED, "the run was terminated", {}) if execution.cancelled else (
                 FAILED, execution.failure, {})  # fmt: skip
-        process = execution.process
         assert process is not None and execution.output is not None
-        if process.launch_error is not None:
-            record.update(end_time=_iso(self.clock()), error=process.launch_error)
-            if execution.cancelled:
-                return CANCELED, "the run was terminated", {}
-            return FAILED, f"could not start the task: {process.launch_error}", {}
         code = process.returncode
         record.update(pid=process.pid, end_time=_iso(self.clock()), exit_code=code)
         if execution.timed_out is not None and not execution.cancelled:

@@ -27,7 +27,6 @@ import ctypes
 import errno
 import os
 import signal
-import threading
 from collections.abc import Mapping, Sequence
 
 _POSIX_SPAWN_SETSIGMASK = 0x08
@@ -95,6 +94,11 @@ def available() -> bool:
     return _libc is not None
 
 
+def _check(code: int) -> None:
+    if code:
+        raise OSError(code, os.strerror(code))
+
+
 class _Attributes:
     """The spawn attributes every task shares: a new session, default SIGPIPE and
     SIGXFSZ, no blocked signals. Built once; posix_spawn only reads them."""
@@ -115,8 +119,7 @@ class _Attributes:
         _check(_libc.posix_spawnattr_setflags(self.buffer, flags))
 
 
-_attributes: _Attributes | None = None
-_attributes_lock = threading.Lock()
+_attributes = _Attributes() if _libc is not None else None
 _DEV_NULL = b"/dev/null"
 
 
@@ -124,12 +127,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: str, output: int)
     """Start ``argv`` as a session leader in ``cwd`` with ``env``, stdin from /dev/null and
     stdout and stderr into the descriptor ``output``; return its pid. Raises OSError (with
     the errno and the program or folder in question) if it cannot start."""
-    global _attributes
-    assert _libc is not None, "posix_spawn is not available here"
-    if _attributes is None:
-        with _attributes_lock:
-            if _attributes is None:
-                _attributes = _Attributes()
+    assert _attributes is not None, "posix_spawn is not available here"
     encoded_argv = [os.fsencode(arg) for arg in argv]
     arguments = (_c_array * (len(encoded_argv) + 1))(*encoded_argv, None)
     encoded_env = [os.fsencode(f"{key}={value}") for key, value in env.items()]
@@ -174,8 +172,9 @@ def _spawn_file(
     return pid.value, code
 
 
-# (program, PATH) -> the file found for it. Looked up once: a fan-out of one program pays
-# for the search once. A program that moves is looked up again after the spawn fails.
+# (program, PATH) -> the file found for it in an absolute PATH folder. Looked up once: a
+# fan-out of one program pays for the search once. A program that moves is looked up again
+# after the spawn fails.
 _found: dict[tuple[str, str | None], bytes] = {}
 
 
@@ -191,7 +190,9 @@ def find_program(program: str, env: Mapping[str, str], cwd: str) -> bytes:
     for folder in os.get_exec_path(dict(env)):
         candidate = os.path.join(cwd, folder, program)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            found = _found[key] = os.fsencode(candidate)
+            found = os.fsencode(candidate)
+            if os.path.isabs(folder):  # a relative folder's find depends on the cwd
+                _found[key] = found
             return found
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
@@ -199,11 +200,6 @@ def find_program(program: str, env: Mapping[str, str], cwd: str) -> bytes:
 def _forget(program: str, env: Mapping[str, str]) -> bool:
     """Drop what was found for ``program``; False if nothing was."""
     return _found.pop((program, env.get("PATH")), None) is not None
-
-
-def _check(code: int) -> None:
-    if code:
-        raise OSError(code, os.strerror(code))
 
 
 def record_pid(path: str, pid: int) -> None:

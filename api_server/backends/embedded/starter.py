@@ -73,6 +73,8 @@ class _Starter:
         self.replies: list[tuple[Any, ...]] = []
 
     def serve(self) -> None:
+        """Take requests and report ends until the server goes (the caller then kills
+        what still runs, see :meth:`kill_all`)."""
         sock_fd = self.sock.fileno()
         while True:
             try:
@@ -82,7 +84,6 @@ class _Starter:
             for fd, _ in events:
                 if fd == sock_fd:
                     if not self._requests():
-                        self._kill_all()
                         return
                 else:
                     self._ended(fd)
@@ -91,7 +92,6 @@ class _Starter:
                 try:
                     self.sock.send(marshal.dumps(replies))
                 except OSError:  # the server has gone
-                    self._kill_all()
                     return
 
     def _requests(self) -> bool:
@@ -165,7 +165,7 @@ class _Starter:
             code = -signal.SIGKILL
         self.replies.append((ENDED, token, code))
 
-    def _kill_all(self) -> None:
+    def kill_all(self) -> None:
         """Kill every task still running (with its group) and reap it."""
         pids = [pid for _, pid in self.tasks.values()]
         self.tasks.clear()
@@ -189,7 +189,7 @@ def main(argv: list[str]) -> int:
     try:
         starter.serve()
     finally:
-        starter._kill_all()
+        starter.kill_all()
     return 0
 
 

@@ -73,9 +73,14 @@ def _no_strays() -> Iterator[None]:
         _started.pop().kill()
 
 
-def _start(tmp_path: Path, argv: list[str], *, grace: float = 2.0) -> LocalProcess:
+def _start(
+    tmp_path: Path, argv: list[str], *, grace: float = 2.0, env: dict[str, str] | None = None
+) -> LocalProcess:
     process = _launcher(grace).start(
-        argv, env=dict(os.environ), cwd=tmp_path, output=_log(tmp_path).output(STREAM)
+        argv,
+        env=dict(os.environ) if env is None else env,
+        cwd=tmp_path,
+        output=_log(tmp_path).output(STREAM),
     )
     _started.append(process)
     return process
@@ -273,20 +278,9 @@ def test_the_end_is_reported_to_callbacks_once_the_output_is_all_read(tmp_path: 
 
 def _run_alone(tmp_path: Path, argv: list[str], env: dict[str, str] | None = None) -> str:
     """Run ``argv`` to its end; its output."""
-    process = _start_with(tmp_path, argv, env=env)
+    process = _start(tmp_path, argv, env=env)
     assert process.wait(timeout=10) == 0
     return _read(tmp_path)
-
-
-def _start_with(tmp_path: Path, argv: list[str], env: dict[str, str] | None = None) -> LocalProcess:
-    process = _launcher().start(
-        argv,
-        env=dict(os.environ) if env is None else env,
-        cwd=tmp_path,
-        output=_log(tmp_path).output(STREAM),
-    )
-    _started.append(process)
-    return process
 
 
 def test_a_task_gets_default_signal_handling_and_an_empty_stdin(tmp_path: Path) -> None:
@@ -327,7 +321,7 @@ def test_the_program_is_looked_up_on_the_tasks_path_each_time_it_moves(
     (first / "tool").unlink()  # the file found before is gone: the next one on PATH runs
     assert _run_alone(tmp_path, ["tool"], env) == "one\ntwo\n"
     (second / "tool").unlink()
-    _not_started(_start_with(tmp_path, ["tool"], env), "'tool'")
+    _not_started(_start(tmp_path, ["tool"], env=env), "'tool'")
 
 
 def test_a_missing_working_folder_is_named_in_the_error(tmp_path: Path) -> None:
@@ -336,3 +330,18 @@ def test_a_missing_working_folder_is_named_in_the_error(tmp_path: Path) -> None:
     )
     _not_started(process, "cannot start 'true'")
     assert "gone" in _read(tmp_path)
+
+
+def test_a_relative_path_folder_is_looked_up_from_each_tasks_folder(tmp_path: Path) -> None:
+    env = {"PATH": "bin:/usr/bin:/bin"}
+    for word in ("first", "second"):
+        folder = tmp_path / word / "bin"
+        folder.mkdir(parents=True)
+        (folder / "tool").write_text(f"#!/bin/sh\necho {word}\n")
+        (folder / "tool").chmod(0o755)
+        process = _launcher().start(
+            ["tool"], env=env, cwd=tmp_path / word, output=_log(tmp_path).output(STREAM)
+        )
+        _started.append(process)
+        assert process.wait(timeout=10) == 0
+    assert _read(tmp_path) == "first\nsecond\n"

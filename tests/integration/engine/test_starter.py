@@ -27,11 +27,11 @@ TREE = 'sleep 300 & echo $! >> "$1"; echo $$ >> "$1"; wait'
 @pytest.fixture
 def launcher() -> Iterator[ProcessLauncher]:
     launcher = ProcessLauncher(grace_period=0.5)
-    started: list[LocalProcess] = []
-    launcher.started = started  # type: ignore[attr-defined]
     yield launcher
-    for process in started:
-        process.kill()
+    for link in _links(launcher):
+        for process in list(link.processes.values()):
+            process.kill()
+    launcher.close()
 
 
 def _start_tree(launcher: ProcessLauncher, tmp_path: Path, name: str) -> tuple[LocalProcess, Path]:
@@ -43,7 +43,6 @@ def _start_tree(launcher: ProcessLauncher, tmp_path: Path, name: str) -> tuple[L
         output=RunLog(tmp_path / "tasks.log").output(name),
         pid_list=tmp_path / "tasks.pids",
     )
-    launcher.started.append(process)  # type: ignore[attr-defined]
     poll(lambda: pids.exists() and len(pids.read_text().split()) == 2)
     return process, pids
 
@@ -59,8 +58,7 @@ def _gone(pid: int) -> bool:
 
 def _links(launcher: ProcessLauncher) -> list[_StarterLink]:
     watcher = launcher._watcher
-    assert watcher is not None
-    return [link for link in watcher._starters if link is not None]
+    return [] if watcher is None else [link for link in watcher._starters if link is not None]
 
 
 def test_tasks_are_started_by_the_starter_and_listed(

@@ -82,9 +82,17 @@ def summarize_ms(latencies_s: list[float]) -> dict[str, float]:
 
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc."""
+    user, system, _, _ = proc_times(pid)
+    return user + system
+
+
+def proc_times(pid: int) -> tuple[float, float, float, float]:
+    """(user, system, reaped children's user, reaped children's system) CPU seconds of a
+    process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    user, system, child_user, child_system = (int(f) / ticks for f in fields[11:15])
+    return user, system, child_user, child_system
 
 
 def machine_cpu() -> tuple[float, float, float]:

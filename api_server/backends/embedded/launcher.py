@@ -44,7 +44,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from . import spawn, starter
 
@@ -115,6 +115,16 @@ class Launcher(Protocol):
         ...
 
 
+class _Task(NamedTuple):
+    """What to start, and where its output and pid go."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    output: TaskOutput
+    pid_list: Path | None
+
+
 class LaunchError(RuntimeError):
     """The task cannot be started at all (an empty command, no descriptor left)."""
 
@@ -156,38 +166,28 @@ class ProcessLauncher:
             read_end, write_end = os.pipe()
         except OSError as exc:
             raise LaunchError(f"cannot start {argv[0]!r}: {exc}") from exc
+        task = _Task(argv, env, cwd, output, pid_list)
         try:
             if self._use_starter:
-                return self._watcher_for().start(
-                    argv, env, cwd, read_end, write_end, output, pid_list, self.grace_period
-                )
-            return self._start_here(argv, env, cwd, read_end, write_end, output, pid_list)
+                return self._watcher_for().start(task, read_end, write_end, self.grace_period)
+            return self._start_here(task, read_end, write_end)
         except LaunchError:
             os.close(read_end)
             raise
         finally:
             os.close(write_end)
 
-    def _start_here(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        cwd: Path,
-        read_end: int,
-        write_end: int,
-        output: TaskOutput,
-        pid_list: Path | None,
-    ) -> LocalProcess:
+    def _start_here(self, task: _Task, read_end: int, write_end: int) -> LocalProcess:
         """Start the task from this process, and follow it with the watcher (or threads)."""
         try:
-            pid, popen = self._spawn(argv, env, cwd, write_end)
+            pid, popen = self._spawn(task, write_end)
         except OSError as exc:
             os.close(read_end)
-            return LocalProcess.not_started(argv[0], exc, output)
-        if pid_list is not None:
-            spawn.record_pid(str(pid_list), pid)
+            return LocalProcess.not_started(task.argv[0], exc, task.output)
+        if task.pid_list is not None:
+            spawn.record_pid(str(task.pid_list), pid)
         process = LocalProcess(
-            pid, read_end, output, argv[0], grace_period=self.grace_period, popen=popen
+            pid, read_end, task.output, task.argv[0], grace_period=self.grace_period, popen=popen
         )
         if self._use_pidfd:
             try:
@@ -206,20 +206,18 @@ class ProcessLauncher:
         if watcher is not None:
             watcher.close()
 
-    def _spawn(
-        self, argv: list[str], env: dict[str, str], cwd: Path, output: int
-    ) -> tuple[int, subprocess.Popen[bytes] | None]:
+    def _spawn(self, task: _Task, output: int) -> tuple[int, subprocess.Popen[bytes] | None]:
         """Start the process here, its stdout and stderr into ``output``: its pid, and the
         Popen object where Popen started it."""
         if self._use_posix_spawn:
-            return spawn.spawn(argv, env=env, cwd=str(cwd), output=output), None
+            return spawn.spawn(task.argv, env=task.env, cwd=str(task.cwd), output=output), None
         popen = subprocess.Popen(
-            argv,
+            task.argv,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
+            cwd=task.cwd,
+            env=task.env,
             start_new_session=True,
             close_fds=True,
         )
@@ -486,21 +484,19 @@ class _Watcher:
             raise
 
     def start(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        cwd: Path,
-        read_end: int,
-        write_end: int,
-        output: TaskOutput,
-        pid_list: Path | None,
-        grace_period: float,
+        self, task: _Task, read_end: int, write_end: int, grace_period: float
     ) -> LocalProcess:
         """Have the starter start a task; its output comes through ``read_end``."""
         link = self._starter_link()
-        token, request = link.request(argv, env, cwd, pid_list)
+        token, request = link.request(task)
         process = LocalProcess(
-            None, read_end, output, argv[0], grace_period=grace_period, starter=link, token=token
+            None,
+            read_end,
+            task.output,
+            task.argv[0],
+            grace_period=grace_period,
+            starter=link,
+            token=token,
         )
         self._watch_pipe(process)
         link.start(process, request, write_end)
@@ -644,15 +640,16 @@ class _StarterLink:
         self._tokens = itertools.count(1)
         self._send_lock = threading.Lock()
 
-    def request(
-        self, argv: list[str], env: dict[str, str], cwd: Path, pid_list: Path | None
-    ) -> tuple[int, bytes]:
+    def request(self, task: _Task) -> tuple[int, bytes]:
         """A start request for the starter, and its token."""
         token = next(self._tokens)
-        request = marshal.dumps((starter.START, token, argv, env, str(cwd), str(pid_list or "")))
+        pid_list = str(task.pid_list or "")
+        request = marshal.dumps(
+            (starter.START, token, task.argv, task.env, str(task.cwd), pid_list)
+        )
         if len(request) > starter.MAX_MESSAGE:
             raise LaunchError(
-                f"cannot start {argv[0]!r}: its command and environment take {len(request)}"
+                f"cannot start {task.argv[0]!r}: its command and environment take {len(request)}"
                 f" bytes, more than the {starter.MAX_MESSAGE} a task may have"
             )
         return token, request

@@ -11,6 +11,9 @@
    16 at a time with no orchestrator, measured in the same run. Floor: ratio <= 1.5.
    ``--fanout-sleep S`` makes each task ``sleep S`` instead of ``true`` (with ``true`` the raw
    baseline is well under a millisecond per task, so the ratio is almost all engine time).
+   Beside it, a lower bound (``write_floor``): the same spawns with only the writes the
+   engine must make for them (each task's rows, copied from the fan-out's run, in one
+   transaction per round) and no engine at all, against a raw baseline of its own.
 3. **Against kfp.local**: the same chain of trivial Python components (``--python-chain``)
    under kfp.local's SubprocessRunner (``use_venv=False``, its fastest mode; it refuses
    container components) and under Headrace (after one warm-up run that builds the task
@@ -54,6 +57,7 @@ import yaml
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+import write_floor  # noqa: E402 - a sibling module, importable once on the path
 from bench_api import (  # noqa: E402 - the sibling module, importable once on the path
     API,
     Profiler,
@@ -78,6 +82,11 @@ PENDING_LIMIT_S = 60.0
 def fanout_command(sleep: float) -> list[str]:
     """The fan-out task's command: ``true``, or ``sleep S`` for tasks that take time."""
     return ["sleep", f"{sleep:g}"] if sleep > 0 else TRIVIAL_COMMAND
+
+
+def fanout_item_command(item: int, sleep: float) -> list[str]:
+    """What a fan-out task runs for ``item``, as the raw baseline spawns it."""
+    return ["sh", "-c", '"$@"', str(item), *fanout_command(sleep)]
 
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # kfp's base_image notice
@@ -162,7 +171,7 @@ def spawn_parallel(count: int, parallelism: int, sleep: float) -> float:
     """Seconds to run ``count`` fan-out task commands, ``parallelism`` at a time."""
 
     def one(item: int) -> None:
-        subprocess.run(["sh", "-c", '"$@"', str(item), *fanout_command(sleep)], check=True)
+        subprocess.run(fanout_item_command(item, sleep), check=True)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(parallelism) as pool:
@@ -310,7 +319,7 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
         log("warm-up: one container chain and one Python chain (environment build)")
         runner.run(specs["container_chain"], "warm-up container chain")
         if fanout_only:
-            return _measure_fanout(args, runner, server, specs, results)
+            return _measure_fanout(args, runner, server, specs, results, data_dir)
         runner.run(specs["python_chain"], "warm-up python chain")
 
         overheads_ms = []
@@ -325,7 +334,7 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
         )
         results["overhead_ms"] = overheads_ms
 
-        _measure_fanout(args, runner, server, specs, results)
+        _measure_fanout(args, runner, server, specs, results, data_dir)
 
         log(f"Python chain of {args.python_chain}")
         python = runner.run(specs["python_chain"], "python chain")
@@ -340,7 +349,12 @@ def measure_engine(args: argparse.Namespace, pipelines: dict, workdir: Path) -> 
 
 
 def _measure_fanout(
-    args: argparse.Namespace, runner: Runner, server: Server, specs: dict, results: dict
+    args: argparse.Namespace,
+    runner: Runner,
+    server: Server,
+    specs: dict,
+    results: dict,
+    data_dir: Path,
 ) -> dict:
     log(f"fan-out of {args.fanout}")
     raw = spawn_parallel(args.fanout, FANOUT_PARALLELISM, args.fanout_sleep)
@@ -362,6 +376,18 @@ def _measure_fanout(
     results["fanout_server_cpu_split"] = cpu
     results["fanout_s"] = fanout["server_wall_s"]
     results["fanout_raw_s"] = raw
+    # The same spawns with only the writes the engine must make (see write_floor), against
+    # a raw baseline measured beside it.
+    results["write_floor"] = write_floor.measure(
+        data_dir / "headrace.db",
+        fanout["run_id"],
+        args.fanout,
+        FANOUT_PARALLELISM,
+        lambda item: fanout_item_command(item, args.fanout_sleep),
+    )
+    results["write_floor_raw_s"] = spawn_parallel(
+        args.fanout, FANOUT_PARALLELISM, args.fanout_sleep
+    )
     return results
 
 
@@ -420,12 +446,22 @@ def fanout_row(args: argparse.Namespace, engine: dict) -> str:
     )
 
 
+def write_floor_row(args: argparse.Namespace, engine: dict) -> str:
+    floor, raw = engine["write_floor"], engine["write_floor_raw_s"]
+    return (
+        f"| raw spawn + only the engine's writes ({floor['rows_per_task']:.0f} rows per task,"
+        f" {floor['rounds']} rounds), no engine | (lower bound) | {floor['wall_s']:.2f} s vs"
+        f" {raw:.2f} s = {floor['wall_s'] / raw:.2f}x (CPU {floor['cpu_s']:.2f} s) | |"
+    )
+
+
 def report_fanout(args: argparse.Namespace, engine: dict) -> str:
     user, system, helpers, task_user, task_system = engine["fanout_server_cpu_split"]
     phases = {"rounds": 0, "commands": 0, "finished": 0, "write": 0, "act": 0}
     phases |= engine["fanout_rounds"]
     return (
         f"{fanout_row(args, engine)}\n"
+        f"{write_floor_row(args, engine)}\n"
         f"\nserver CPU during the fan-out (to its end): {engine['fanout_server_cpu_s']:.2f} s (user"
         f" {user:.2f} s, system {system:.2f} s; its task starter: {helpers:.2f} s; its task"
         f" processes: user {task_user:.2f} s,"
@@ -447,6 +483,7 @@ def report(args: argparse.Namespace, baselines: dict, engine: dict) -> str:
         + ", ".join(f"{v:.1f}" for v in engine["overhead_ms"])
         + f") | {verdict(p50 <= OVERHEAD_P50_MS)} |",
         fanout_row(args, engine),
+        write_floor_row(args, engine),
         f"| {args.python_chain}-task Python chain: kfp.local / Headrace | > 1x (goal)"
         f" | {baselines['kfp_local_s']:.2f} s / {engine['python_chain_s']:.2f} s"
         f" = {local_ratio:.2f}x | {verdict(local_ratio > 1)} |",

@@ -403,9 +403,23 @@ class RunService:
             run = store.get_with_details(connection, run_id)
             if run is None:
                 raise NotFound(f"run {run_id!r} does not exist")
-            spec = None
-            if run.pipeline_version_id is None:
-                spec = wire_spec(self.ctx.specs.load(connection, run.spec_digest))
+            return self._with_spec(connection, run)
+
+    def get_stored(self, run_id: str) -> tuple[Run, builtins.list[store.StoredTask]]:
+        """:meth:`get`, with the tasks as stored instead of in the run (see
+        ``store.StoredTask``): for a reader that writes them out as they are."""
+        with self.ctx.db.read_connection() as connection:
+            found = store.get_with_stored_tasks(connection, run_id)
+            if found is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            run, tasks = found
+            return self._with_spec(connection, run), tasks
+
+    def _with_spec(self, connection: Connection, run: Run) -> Run:
+        """The run with its pipeline spec, for a run made from an inline spec."""
+        spec = None
+        if run.pipeline_version_id is None:
+            spec = wire_spec(self.ctx.specs.load(connection, run.spec_digest))
         return replace(run, pipeline_spec=spec)
 
     def pipeline_document(self, run: Run) -> dict[str, Any]:

@@ -5,6 +5,7 @@ aggregated as JSON inside the run's and the tasks' own statements)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from service_inputs import Clock
 
 from api_server.backends import RunStatusEvent, TaskStatusEvent
 from api_server.rest.dependencies import Services
+from api_server.rest.wire.runs import RunOut
+from api_server.rest.wire.stored_tasks import run_json
 from api_server.services import PipelineInput, PipelineSource, RunInput, VersionInput
 from domain.resources import Run, RuntimeStatus, Status
 
@@ -171,3 +174,93 @@ def test_a_run_without_tasks_is_read_in_one_statement_and_with_tasks_in_two(
     got: list[Run] = []
     assert len(statements(lambda: got.append(services.runs.get(run.run_id)))) == 2
     assert len(got[0].tasks or []) == 5
+
+
+# --- task details written from their stored rows ----------------------------------------
+
+
+def _as_models(services: Services, run_id: str) -> Any:
+    return json.loads(
+        RunOut.from_domain(services.runs.get(run_id)).model_dump_json(exclude_none=True)
+    )
+
+
+def test_stored_task_details_are_the_json_the_task_models_write(
+    services: Services, clock: Clock, compiled_spec: SpecLoader
+) -> None:
+    """GET /runs/{id} writes a run's task details from their stored rows (stored_tasks):
+    the JSON must be what building a TaskOut per task writes, field for field, whatever the
+    tasks hold: awkward and non-ASCII text, errors in the task and in its history, a
+    non-finite number in its outputs, whole-second and fractional times, children, fields
+    never set."""
+    run = inline_run(services, compiled_spec("minimal"), "stored")
+    assert json.loads(run_json(*services.runs.get_stored(run.run_id))) == _as_models(
+        services, run.run_id
+    )
+
+    whole_second = clock.advance(1).replace(microsecond=0)
+    failure = status(13, AWKWARD, [{"step": AWKWARD, "n": [1, 2.5, None, True]}])
+    report(
+        services,
+        run,
+        0,
+        whole_second,
+        state="RUNNING",
+        tasks=[
+            TaskStatusEvent("root", "RUNNING", whole_second, display_name="root ✓"),
+            TaskStatusEvent(
+                AWKWARD,
+                "RUNNING",
+                whole_second,
+                display_name=AWKWARD,
+                parent_task_id="root",
+                start_time=whole_second,
+                inputs={"parameters": {"x": AWKWARD, "n": [1, 2.5, None]}},
+                executor_detail={"attempts": [{"pid": 7}], "empty": {}},
+                pod_name="pod é",
+            ),
+            TaskStatusEvent("queued", "PENDING", whole_second, parent_task_id="root", inputs={}),
+        ],
+    )
+    ended = clock.advance(1)
+    report(
+        services,
+        run,
+        0,
+        ended,
+        tasks=[
+            TaskStatusEvent(
+                AWKWARD,
+                "FAILED",
+                ended,
+                end_time=ended,
+                error=failure.to_json(),
+                execution_id="42",
+                outputs={"parameters": {"inf": float("inf"), "nan": float("nan"), "ok": 1.5}},
+            ),
+        ],
+    )
+    stored = json.loads(run_json(*services.runs.get_stored(run.run_id)))
+    assert stored == _as_models(services, run.run_id)
+    tasks = {t["task_id"]: t for t in stored["run_details"]["task_details"]}
+    assert tasks[AWKWARD]["outputs"]["parameters"] == {"inf": None, "nan": None, "ok": 1.5}
+    assert tasks[AWKWARD]["state_history"][-1]["error"]["message"] == AWKWARD
+    assert {c["task_id"] for c in tasks["root"]["child_tasks"]} == {AWKWARD, "queued"}
+    assert "." not in tasks["root"]["create_time"]  # a whole second has no fraction
+    assert "." in tasks[AWKWARD]["end_time"]
+
+
+def test_stored_task_details_are_read_in_the_same_two_statements(
+    services: Services,
+    clock: Clock,
+    compiled_spec: SpecLoader,
+    statements: Callable[[Callable[[], object]], list[str]],
+) -> None:
+    run = _run_of_version(services, compiled_spec("minimal"))
+    now = clock.advance(1)
+    tasks = [TaskStatusEvent(f"t{i}", "RUNNING", now) for i in range(5)]
+    report(services, run, run.generation, now, state="RUNNING", tasks=tasks)
+    got: list[Any] = []
+    assert len(statements(lambda: got.append(services.runs.get_stored(run.run_id)))) == 2
+    assert [t.task_id for t in got[0][1]] == [f"t{i}" for i in range(5)]
+    assert got[0][0].tasks == []

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     python_envs_dir: Path | None = Field(
         None, description="virtual environments of Python components (default data_dir/envs)"
     )
+    task_env_max_idle_days: float = Field(
+        30.0,
+        ge=0,
+        description="remove a Python task environment no task used for this many days"
+        " (checked every 6 hours); 0 = keep every environment",
+    )
     task_pip_args: list[str] = Field(
         default_factory=list,
         description="extra pip options for task environments, e.g. --index-url",

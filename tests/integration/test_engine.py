@@ -635,3 +635,32 @@ def test_a_failed_run_keeps_its_scratch_folders(
     assert _scratch_folders(settings, run.run_id) == ["scratch.1", "scratch.2"]
     kept = settings.artifact_dir.resolve() / run.run_id / "scratch.1" / "left-behind.txt"
     assert kept.read_text() == "kept\n"
+
+
+def test_the_engine_removes_python_environments_left_unused_when_it_starts(
+    settings: Settings, db: Database
+) -> None:
+    """Housekeeping runs at start (and every few hours): an environment no task used for
+    HEADRACE_TASK_ENV_MAX_IDLE_DAYS goes, a recently used one stays."""
+    idle_days = settings.model_copy(update={"task_env_max_idle_days": 7})
+    root = idle_days.envs_dir.resolve()
+    layouts = {}
+    for key, days_ago in (("a" * 24, 8.0), ("b" * 24, 6.0)):
+        target = root / "builds" / f"{key}-0a1b2c3d"
+        (target / "bin").mkdir(parents=True)
+        (root / key).symlink_to(target, target_is_directory=True)
+        marker = root / "used" / key
+        marker.parent.mkdir(exist_ok=True)
+        marker.touch()
+        when = time.time() - days_ago * 86_400
+        os.utime(marker, (when, when))
+        layouts[key] = target
+    backend, reader = build_embedded(idle_days, db)
+    services = build_services(idle_days, db, backend, reader)
+    backend.start(services.runs)
+    try:
+        poll(lambda: not layouts["a" * 24].exists())
+        assert not (root / ("a" * 24)).is_symlink()
+        assert layouts["b" * 24].is_dir() and (root / ("b" * 24)).is_dir()
+    finally:
+        backend.stop()

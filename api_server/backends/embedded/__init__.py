@@ -41,7 +41,11 @@ def build_embedded_engine(
     runner = JobRunner(
         RunnerConfig(work_dir=local_root, task_timeout_seconds=settings.task_timeout_seconds),
         launcher=ProcessLauncher(),
-        environments=Environments(settings.envs_dir.resolve(), pip_args=settings.task_pip_args),
+        environments=Environments(
+            settings.envs_dir.resolve(),
+            pip_args=settings.task_pip_args,
+            max_idle_seconds=settings.task_env_max_idle_days * 86_400,
+        ),
         artifacts=artifacts,
         default_pipeline_root=str(local_root),
         cache=cache,

@@ -112,6 +112,7 @@ class EmbeddedEngine:
         self._sink = sink
         self._thread.start()
         self._commands.put(("resume", None))
+        self._commands.put(("housekeeping", None))
 
     def submit(self, run: SubmittedRun) -> None:
         self._commands.put(("submit", run))
@@ -152,6 +153,7 @@ class EmbeddedEngine:
             "terminate": self._on_terminate,
             "deadline": self._on_deadline,
             "rebuild": self._on_rebuild,
+            "housekeeping": self._on_housekeeping,
         }
         while True:
             commands = self._take_commands()
@@ -407,6 +409,18 @@ class EmbeddedEngine:
             return
         for run in runs:
             self._start_run(run, batch, resuming=True)
+
+    def _on_housekeeping(self, _: None, __: _Batch) -> None:
+        """Now and every _HOUSEKEEPING_PERIOD: remove the Python environments no task has
+        used for the configured time (on a worker: it may delete gigabytes)."""
+        self._pool.submit(self._collect_environments)
+        self._at(_HOUSEKEEPING_PERIOD, "housekeeping", None)
+
+    def _collect_environments(self) -> None:
+        try:
+            self.runner.environments.collect()
+        except Exception:  # housekeeping: try again next period
+            logger.exception("could not remove unused Python environments")
 
     # --- jobs ---------------------------------------------------------------------------
     # A job goes: queued (waiting for a slot) -> preparing (worker, if anything may block)
@@ -680,6 +694,8 @@ class EmbeddedEngine:
 
 
 _TERMINATED = "the run was terminated"
+#: Seconds between two collections of unused Python environments.
+_HOUSEKEEPING_PERIOD = 6 * 3600.0
 
 # The phases of a job in the engine.
 _QUEUED, _PREPARING, _RUNNING, _BACKING_OFF, _ENDING, _FINISHED = range(6)

@@ -21,6 +21,11 @@ The environment is created without ``--system-site-packages`` (the server's pack
 leak into tasks). It gets its own pip (bootstrapped from the wheel bundled with ``ensurepip``,
 which is several times faster than ``ensurepip`` itself), and every install runs with that pip.
 Commands that are not kfp Python components run unchanged, with the server's environment.
+
+Environments are removed once unused: each task's preparation records its use (the mtime of
+``used/<key>``, at most hourly per process), and ``collect`` (the engine calls it at start
+and every few hours) removes those unused for ``max_idle_seconds``, under their build lock.
+A task that finds its environment gone builds it again.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ logger = logging.getLogger(__name__)
 KFP_EXECUTOR_MODULE = "kfp.dsl.executor_main"
 #: Seconds one pip or venv command of a build may take before it is killed.
 DEFAULT_BUILD_TIMEOUT = 900.0
+#: A process records an environment's use at most this often (seconds).
+_NOTE_PERIOD = 3600.0
+_DAY = 86_400.0
 
 _SHELLS = {"sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"}
 _COMMAND_SEPARATORS = {"&&", "||", ";", "|", "&"}
@@ -225,8 +233,10 @@ class Environments:
         pip_args: Sequence[str] = (),
         python: str | None = None,
         build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+        max_idle_seconds: float | None = None,
     ) -> None:
         self.root = Path(root)
+        self.max_idle_seconds = max_idle_seconds or None
         self.pip_args = tuple(pip_args)
         self.python = python or sys.executable
         self._interpreter = os.path.realpath(self.python)
@@ -235,6 +245,7 @@ class Environments:
         self._key_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._base_env = dict(os.environ)
+        self._noted: dict[str, float] = {}  # when this process last recorded a key's use
 
     def prepare(self, container: dict[str, Any]) -> PreparedCommand:
         """How to run ``container`` here: a kfp Python component runs its inner command in
@@ -245,7 +256,10 @@ class Environments:
         if parsed is None:
             return PreparedCommand(list(command), dict(self._base_env), None)
         key = self.environment_key(parsed)
-        venv = self._ready.get(key) or self._ensure(key, parsed)
+        self._note_use(key)  # first: from here on, collect() leaves it alone
+        venv = self._ready.get(key)
+        if venv is None or not venv.is_dir():  # new, or collected by another process
+            venv = self._ensure(key, parsed)
         return PreparedCommand(list(parsed.inner_command), self._venv_env(venv), key)
 
     def is_ready(self, container: Mapping[str, Any]) -> bool:
@@ -285,16 +299,135 @@ class Environments:
         with self._guard:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
-            if key in self._ready:
-                return self._ready[key]
+            ready = self._ready.get(key)
+            if ready is not None and ready.is_dir():
+                return ready
             published = self.path_of(key)
-            locks = self.root / "locks"
-            locks.mkdir(parents=True, exist_ok=True)
-            with _file_lock(locks / f"{key}.lock"):
+            with _file_lock(self._lock_path(key)):
                 if not published.is_dir():
                     self._build(key, parsed, published)
+                    self._touch_marker(key)  # its first use: it is not idle
             self._ready[key] = published
             return published
+
+    # --- collection -------------------------------------------------------------------
+
+    def _note_use(self, key: str) -> None:
+        """Record that a task uses the environment: the mtime of ``used/<key>``, written
+        at most every _NOTE_PERIOD (a quarter of the idle limit, if shorter) per process,
+        so a use is never older than that while its task prepares. Written under the
+        environment's lock: a collector that already decided to remove it finishes first
+        (and the caller then builds it again)."""
+        now = time.time()
+        period = min(_NOTE_PERIOD, (self.max_idle_seconds or _NOTE_PERIOD) / 4)
+        if now - self._noted.get(key, 0.0) < period:
+            return
+        with _file_lock(self._lock_path(key)):
+            if self._touch_marker(key):
+                self._noted[key] = now
+
+    def _touch_marker(self, key: str) -> bool:
+        marker = self.root / "used" / key
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError as exc:  # collection then goes by the publication time
+            logger.warning(
+                "could not record a task environment's use",
+                extra={"environment": key, "error": str(exc)},
+            )
+            return False
+        return True
+
+    def _lock_path(self, key: str) -> Path:
+        return self.root / "locks" / f"{key}.lock"
+
+    def last_used(self, key: str) -> float | None:
+        """When a task last used the environment (epoch seconds; when it was published if
+        no use was recorded); None if there is no such environment."""
+        for path in (self.root / "used" / key, self.path_of(key)):
+            try:
+                return path.lstat().st_mtime
+            except FileNotFoundError:
+                continue
+        return None
+
+    def collect(self, now: float | None = None) -> list[str]:
+        """Remove the environments no task has used for ``max_idle_seconds`` (none if it
+        is unset), and build folders that no environment points at and no build holds.
+        Returns the keys removed.
+
+        An environment is removed under its build lock, taken without waiting (a build or
+        another collector holding it means busy: try next time), after its last use is
+        read again under that lock. Its link goes first, so a task preparing meanwhile
+        builds it again rather than finding half of it."""
+        if self.max_idle_seconds is None:
+            return []
+        now = time.time() if now is None else now
+        removed = []
+        for key in self._published_keys():
+            last = self.last_used(key)
+            if last is None or now - last < self.max_idle_seconds:
+                continue
+            with _file_lock(self._lock_path(key), wait=False) as held:
+                last = self.last_used(key)
+                if not held or last is None or now - last < self.max_idle_seconds:
+                    continue
+                published = self.path_of(key)
+                target = published.resolve()
+                published.unlink(missing_ok=True)
+                self._ready.pop(key, None)
+                self._noted.pop(key, None)
+                (self.root / "used" / key).unlink(missing_ok=True)
+                shutil.rmtree(target, ignore_errors=True)
+            removed.append(key)
+            logger.info(
+                "removed an unused Python environment",
+                extra={"environment": key, "idle_days": round((now - last) / 86_400, 1)},
+            )
+        self._remove_leftovers(now)
+        return removed
+
+    def _published_keys(self) -> list[str]:
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        return sorted(e.name for e in entries if e.is_symlink() and not e.name.startswith("."))
+
+    def _remove_leftovers(self, now: float) -> None:
+        """What no published environment uses, under its key's lock (taken without
+        waiting: a build holds it while it works): build folders and logs older than a
+        day (a crash or a failed build left them), and use markers older than the idle
+        limit (a build that failed)."""
+        assert self.max_idle_seconds is not None
+        leftovers: list[tuple[os.DirEntry[str], str, float]] = []
+        for folder, age in (
+            (self.root / "builds", _DAY),
+            (self.root / "used", self.max_idle_seconds),
+        ):
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            leftovers += [(entry, entry.name.split("-", 1)[0], age) for entry in entries]
+        for entry, key, age in leftovers:
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime < age:
+                    continue
+            except FileNotFoundError:
+                continue
+            with _file_lock(self._lock_path(key), wait=False) as held:
+                published = self.path_of(key)
+                in_use = published.is_symlink() and (
+                    entry.name == key or published.resolve() == Path(entry.path).resolve()
+                )
+                if not held or in_use:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
 
     def _build(self, key: str, parsed: PythonComponentCommand, published: Path) -> None:
         builds = self.root / "builds"
@@ -395,11 +528,18 @@ class Environments:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def _file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold ``path``'s exclusive lock; with ``wait=False`` yields False (holding nothing)
+    when another holder has it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -1,8 +1,10 @@
 """Python environments built for real: isolated from the server, built once, failures clear."""
 
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,144 @@ def test_server_interpreter_is_untouched(
 
     assert sys.prefix not in prepared.env["PATH"].split(":")[0]
     assert str(environments.root) in prepared.env["VIRTUAL_ENV"]
+
+
+# --- collecting unused environments ------------------------------------------------------
+
+DAY = 86_400.0
+
+
+def _publish(root: Path, key: str, *, used_days_ago: float | None) -> Path:
+    """An environment laid out as a build publishes one (a folder under builds/, a link
+    named by its key), last used ``used_days_ago`` (None: no use recorded)."""
+    target = root / "builds" / f"{key}-0a1b2c3d"
+    (target / "bin").mkdir(parents=True)
+    (target / "bin" / "python").write_text("")
+    (root / key).symlink_to(target, target_is_directory=True)
+    if used_days_ago is not None:
+        marker = root / "used" / key
+        marker.parent.mkdir(exist_ok=True)
+        marker.touch()
+        _age(marker, used_days_ago)
+    return target
+
+
+def _age(path: Path, days: float) -> None:
+    when = time.time() - days * DAY
+    os.utime(path, (when, when), follow_symlinks=False)
+
+
+def _hold_lock(root: Path, key: str) -> subprocess.Popen[str]:
+    """Another process holding the key's build lock (as a build would), until killed."""
+    lock = root / "locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+b');"
+            " fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_environments_unused_for_the_idle_limit_are_removed_and_others_kept(
+    tmp_path: Path,
+) -> None:
+    idle = _publish(tmp_path, "a" * 24, used_days_ago=31)
+    recent = _publish(tmp_path, "b" * 24, used_days_ago=29)
+    never_used = _publish(tmp_path, "c" * 24, used_days_ago=None)
+    _age(tmp_path / ("c" * 24), 40)  # published 40 days ago, no use since
+
+    removed = Environments(tmp_path, max_idle_seconds=30 * DAY).collect()
+
+    assert removed == ["a" * 24, "c" * 24]
+    assert not idle.exists() and not never_used.exists()
+    assert (
+        not (tmp_path / ("a" * 24)).is_symlink() and not (tmp_path / "used" / ("a" * 24)).exists()
+    )
+    assert recent.is_dir() and (tmp_path / ("b" * 24)).is_dir()
+
+
+def test_without_an_idle_limit_nothing_is_removed(tmp_path: Path) -> None:
+    idle = _publish(tmp_path, "a" * 24, used_days_ago=400)
+    assert Environments(tmp_path).collect() == []
+    assert Environments(tmp_path, max_idle_seconds=0).collect() == []
+    assert idle.is_dir()
+
+
+def test_an_environment_under_its_build_lock_is_left_for_the_next_collection(
+    tmp_path: Path,
+) -> None:
+    key = "a" * 24
+    idle = _publish(tmp_path, key, used_days_ago=31)
+    environments = Environments(tmp_path, max_idle_seconds=30 * DAY)
+    holder = _hold_lock(tmp_path, key)
+    try:
+        assert environments.collect() == []
+        assert idle.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert environments.collect() == [key]
+    assert not idle.exists()
+
+
+def test_leftover_builds_and_markers_go_but_not_a_build_in_progress(tmp_path: Path) -> None:
+    key = "a" * 24
+    kept = _publish(tmp_path, key, used_days_ago=1)
+    builds = tmp_path / "builds"
+    crashed = builds / f"{key}-deadbeef"  # an older build of a published key, left behind
+    crashed.mkdir()
+    failed_log = builds / f"{'b' * 24}-12345678.log"
+    failed_log.write_text("pip failed")
+    for old in (crashed, failed_log):
+        _age(old, 2)
+    fresh = builds / f"{'c' * 24}-87654321"  # a build started an hour ago, still going
+    fresh.mkdir()
+    _age(fresh, 1 / 24)
+    locked = builds / f"{'d' * 24}-11111111"  # old, but its key's build lock is held
+    locked.mkdir()
+    _age(locked, 3)
+    stale_marker = tmp_path / "used" / ("e" * 24)  # a failed build's, long ago
+    stale_marker.touch()
+    _age(stale_marker, 31)
+
+    holder = _hold_lock(tmp_path, "d" * 24)
+    try:
+        Environments(tmp_path, max_idle_seconds=30 * DAY).collect()
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert not crashed.exists() and not failed_log.exists() and not stale_marker.exists()
+    assert fresh.is_dir() and locked.is_dir()
+    assert kept.is_dir() and (tmp_path / "used" / key).exists()
+
+
+def test_a_collected_environment_is_built_again_for_the_next_task(
+    tmp_path: Path, container: dict[str, Any]
+) -> None:
+    environments = Environments(tmp_path, max_idle_seconds=30 * DAY)
+    first = environments.prepare(container)
+    key = str(first.environment_key)
+    assert environments.last_used(key) == pytest.approx(time.time(), abs=60)
+    assert environments.collect() == []  # just used
+
+    # Collected by another instance, as another process sharing the folder would.
+    collector = Environments(tmp_path, max_idle_seconds=30 * DAY)
+    assert collector.collect(now=time.time() + 31 * DAY) == [key]
+    assert not environments.path_of(key).exists()
+    assert not any(path.is_dir() for path in (tmp_path / "builds").iterdir())
+
+    # The first instance, which had it cached, builds it again; the task's Python runs.
+    again = environments.prepare(container)
+    assert again.environment_key == key and environments.path_of(key).is_dir()
+    probe = _python(again, "import sys; print(sys.prefix)")
+    assert probe.returncode == 0, probe.stderr
+    assert Path(probe.stdout.strip()).resolve() == environments.path_of(key).resolve()

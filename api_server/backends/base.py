@@ -121,5 +121,10 @@ class RunBackend(Protocol):
     def retry(self, run: SubmittedRun) -> None:
         """Re-run the failed and cancelled parts of a run at the new generation."""
 
+    def forget(self, run_id: str) -> None:
+        """The run was deleted (and terminated, if it was running): drop what the backend
+        keeps for it (logs, working folders) once it has stopped. Its outputs stay, as
+        artifacts do in KFP."""
+
     def stop(self) -> None:
         """Release resources at shutdown."""

@@ -27,5 +27,8 @@ class PendingBackend:
     def retry(self, run: SubmittedRun) -> None:
         logger.debug("run queued for retry", extra={"run_id": run.run_id})
 
+    def forget(self, run_id: str) -> None:
+        return None  # it keeps nothing
+
     def stop(self) -> None:
         return None

@@ -483,6 +483,7 @@ class RunService:
             store.delete(session, row)
         if was_active:
             self.backend.terminate(run_id)
+        self.backend.forget(run_id)
         logger.info("run deleted", extra={"run_id": run_id})
 
     def terminate(self, run_id: str) -> None:

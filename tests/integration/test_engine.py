@@ -664,3 +664,48 @@ def test_the_engine_removes_python_environments_left_unused_when_it_starts(
         assert layouts["b" * 24].is_dir() and (root / ("b" * 24)).is_dir()
     finally:
         backend.stop()
+
+
+def test_deleting_a_failed_run_removes_its_log_and_scratch_but_not_its_outputs(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    @dsl.pipeline(name="deleted-after-failing")
+    def deleted_after_failing() -> None:
+        written = write_text(text="an output").set_caching_options(False)
+        fail_until(marker=str(tmp_path / "tries"), needed=99).set_caching_options(False).after(
+            written
+        )
+
+    run = finished(services, submit(services, compile_spec(deleted_after_failing, tmp_path)))
+    assert run.state == "FAILED"
+    run_dir = settings.artifact_dir.resolve() / run.run_id
+    output = Path(task(run, "write-text").outputs["artifacts"]["data"][0]["uri"])
+    assert output.read_text() == "an output" and output.is_relative_to(run_dir)
+    assert (run_dir / "tasks.log").exists() and _scratch_folders(settings, run.run_id)
+
+    services.runs.delete(run.run_id)
+
+    poll(lambda: not (run_dir / "tasks.log").exists())
+    assert _scratch_folders(settings, run.run_id) == []
+    assert output.read_text() == "an output"  # artifacts outlive their run, as in KFP
+
+
+def test_deleting_a_running_run_stops_it_then_removes_its_folder(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pids"
+
+    @dsl.pipeline(name="deleted-while-running")
+    def deleted_while_running() -> None:
+        sleeper(seconds=120, marker=str(marker))
+
+    run_id = submit(services, compile_spec(deleted_while_running, tmp_path))
+    wait_for(services, run_id, lambda r: len(lines(marker)) == 2, timeout=30)
+    run_dir = settings.artifact_dir.resolve() / run_id
+    assert (run_dir / "tasks.log").exists()
+
+    services.runs.delete(run_id)
+
+    poll(lambda: not run_dir.exists(), timeout=20)  # nothing of it is left: no outputs
+    for pid in lines(marker):
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(int(pid)), pid

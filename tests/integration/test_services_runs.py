@@ -71,6 +71,7 @@ class RecordingBackend:
     submitted: list[SubmittedRun] = field(default_factory=list)
     terminated: list[str] = field(default_factory=list)
     retried: list[SubmittedRun] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
 
     def start(self, sink: StatusSink) -> None:
         return None
@@ -83,6 +84,9 @@ class RecordingBackend:
 
     def retry(self, run: SubmittedRun) -> None:
         self.retried.append(run)
+
+    def forget(self, run_id: str) -> None:
+        self.forgotten.append(run_id)
 
     def stop(self) -> None:
         return None
@@ -419,6 +423,7 @@ def test_delete_removes_the_run_with_its_tasks_and_histories(
     report(services, kept, "SUCCEEDED", clock.advance(1))
     services.runs.delete(kept.run_id)
     assert backend.terminated == [doomed.run_id]  # a finished run needs no stopping
+    assert backend.forgotten == [doomed.run_id, kept.run_id]  # every deleted run's files go
     assert count_rows("pipeline_specs") == 1  # specs outlive the runs that used them
 
 

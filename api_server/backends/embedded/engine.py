@@ -96,6 +96,7 @@ class EmbeddedEngine:
         self._queue: deque[_Active] = deque()
         self._in_slots = 0
         self._finished: list[_Finished] = []  # ended this round, lineage not recorded yet
+        self._deleted: set[str] = set()  # runs deleted while running: forgotten when ended
         self._timers: list[tuple[float, int, str, Any]] = []
         self._timer_ids = itertools.count()
         self._round_began = 0.0
@@ -122,6 +123,9 @@ class EmbeddedEngine:
 
     def retry(self, run: SubmittedRun) -> None:
         self._commands.put(("submit", run))
+
+    def forget(self, run_id: str) -> None:
+        self._commands.put(("forget", run_id))
 
     def stop(self) -> None:
         """Stop taking work and kill running task processes; their tasks stay RUNNING in
@@ -154,6 +158,7 @@ class EmbeddedEngine:
             "deadline": self._on_deadline,
             "rebuild": self._on_rebuild,
             "housekeeping": self._on_housekeeping,
+            "forget": self._on_forget,
         }
         while True:
             commands = self._take_commands()
@@ -351,7 +356,10 @@ class EmbeddedEngine:
             if interpreter.finished and self._runs.get(run.run_id) is interpreter:
                 del self._runs[run.run_id]
                 self.runner.close_run(run.run_id)
-                if step.run_state == SUCCEEDED:
+                if run.run_id in self._deleted:
+                    self._deleted.discard(run.run_id)
+                    self._pool.submit(self.runner.forget_run, run.run_id)
+                elif step.run_state == SUCCEEDED:
                     self._pool.submit(self.runner.remove_scratch, run.run_id)
                 logger.info(
                     "run finished", extra={"run_id": run.run_id, "state": step.run_state or ""}
@@ -409,6 +417,14 @@ class EmbeddedEngine:
             return
         for run in runs:
             self._start_run(run, batch, resuming=True)
+
+    def _on_forget(self, run_id: str, _: _Batch) -> None:
+        """The run was deleted: its files go once it has stopped here (at once if it is
+        not running)."""
+        if run_id in self._runs:
+            self._deleted.add(run_id)  # terminated by the deletion: see _flush
+        else:
+            self._pool.submit(self.runner.forget_run, run_id)
 
     def _on_housekeeping(self, _: None, __: _Batch) -> None:
         """Now and every _HOUSEKEEPING_PERIOD: remove the Python environments no task has

@@ -153,6 +153,18 @@ class JobRunner:
         """Remove a finished run's scratch folders and its downloads of remote inputs; its
         outputs and its log stay. The engine calls it once the run has succeeded (a failed
         or cancelled run keeps them, to look into, until a retry succeeds)."""
+        self._remove_run_files(run_id, with_log=False)
+
+    def forget_run(self, run_id: str) -> None:
+        """The run was deleted and has stopped here: remove its log, pid list, scratch
+        folders and downloads; its outputs (under a local pipeline root, in the same
+        folder) stay. The folder goes too if nothing else is left in it."""
+        self.close_run(run_id)
+        self._remove_run_files(run_id, with_log=True)
+        with contextlib.suppress(OSError):
+            (self.config.work_dir / run_id).rmdir()  # only if empty
+
+    def _remove_run_files(self, run_id: str, *, with_log: bool) -> None:
         try:
             entries = list(os.scandir(self.config.work_dir / run_id))
         except OSError:
@@ -163,6 +175,9 @@ class JobRunner:
                 follow_symlinks=False
             ):
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif with_log and name in (_RUN_LOG, _PIDS) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
     # --- one job ------------------------------------------------------------------------
 

@@ -17,9 +17,8 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from domain.resources import Task
 from domain.states import RuntimeState
 
 NODE_WIDTH = 200
@@ -269,18 +268,31 @@ def _dag_names(spec: Mapping[str, Any], dag: Mapping[str, Any] | None) -> dict[s
     return names
 
 
-def node_statuses(document: Mapping[str, Any], tasks: Sequence[Task]) -> dict[str, NodeStatus]:
+class TaskLike(Protocol):
+    """What colouring the graph reads of a task: a ``Task``, or a stored row of one."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def parent_task_id(self) -> str | None: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+def node_statuses(document: Mapping[str, Any], tasks: Sequence[TaskLike]) -> dict[str, NodeStatus]:
     """Node key -> the state of the run's tasks on it (collapsed with counts)."""
     spec = _spec_of(document)
     root_dag: Mapping[str, Any] = (spec.get("root") or {}).get("dag") or {}
     by_id = {t.task_id: t for t in tasks}
-    children: dict[str | None, list[Task]] = defaultdict(list)
+    children: dict[str | None, list[TaskLike]] = defaultdict(list)
     for task in tasks:
         parent = task.parent_task_id if task.parent_task_id in by_id else None
         children[parent].append(task)
     statuses: dict[str, NodeStatus] = defaultdict(NodeStatus)
     # (task, the DAG its children live in, key prefix, key of the loop it iterates, if any)
-    stack: list[tuple[Task, Mapping[str, Any] | None, str, str | None]] = []
+    stack: list[tuple[TaskLike, Mapping[str, Any] | None, str, str | None]] = []
     for top in children[None]:
         stack.append((top, root_dag, "", None))
     while stack:

@@ -107,10 +107,12 @@ POLL_SECONDS = 2
 
 def _run_context(request: Request, run_id: str) -> dict[str, Any]:
     services = services_of(request)
-    run = services.runs.get(run_id)
+    # The page and its poll need only each task's state and place: the stored rows,
+    # undecoded (a 2,000-task run: 120 ms decoded as Tasks).
+    run, tasks = services.runs.get_stored(run_id)
     document = run.pipeline_spec or services.runs.pipeline_document(run)
     dags = graph.pipeline_graph(document)
-    statuses = graph.node_statuses(document, run.tasks or [])
+    statuses = graph.node_statuses(document, tasks)
     experiment = lists.experiment_names(services, [run.experiment_id])
     pipeline = lists.pipeline_names(services, [run.pipeline_id] if run.pipeline_id else [])
     return {
@@ -156,9 +158,9 @@ def _node_view(status: graph.NodeStatus | None, run_active: bool) -> dict[str, A
 def run_status(request: Request, run_id: str) -> Response:
     """What the run page's poll needs: the run's state and every node's, in one read."""
     services = services_of(request)
-    run = services.runs.get(run_id)
+    run, tasks = services.runs.get_stored(run_id)  # as the page (see _run_context)
     document = run.pipeline_spec or services.runs.pipeline_document(run)
-    statuses = graph.node_statuses(document, run.tasks or [])
+    statuses = graph.node_statuses(document, tasks)
     active = not run_states.is_terminal(run.state)
     nodes = {
         node.key: _node_view(statuses.get(node.key), active)

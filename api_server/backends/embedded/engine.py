@@ -25,8 +25,8 @@ Durability: every transition is reported (and committed) before the engine acts 
 a crash, :meth:`start` asks the sink for unfinished runs and the tasks they reported; each
 run is rebuilt by its interpreter, which restores the executor tasks that had succeeded and
 runs everything else again. Processes left behind by the crashed server are killed first
-(each run keeps a list of the task processes it started; a process counts as the run's
-only while its environment names the run).
+(each run keeps a list of the task processes it started, with their start times: a pid
+now held by another process is left alone).
 """
 
 from __future__ import annotations

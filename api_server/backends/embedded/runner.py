@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, Protocol
 
 from domain.task_logs import RunLog, TaskOutput
 
+from . import spawn
 from .artifact_store import ArtifactStore
 from .environments import Environments
 from .executor_input import ExecutorOutputError, build_executor_input, read_executor_output
@@ -114,20 +115,19 @@ class JobRunner:
 
     def reap_orphans(self, run_id: str) -> None:
         """Kill task processes a crashed server left running for this run. The run's pid
-        list names them; a pid counts only if its process still has the run's id in its
-        environment (the engine sets HEADRACE_RUN_ID), so a reused pid is left alone. Pid
-        files of older servers hold a start time instead, which must match."""
+        list names them, each with its start time: a pid counts only if its process started
+        then, so a reused pid is left alone, and a task that cleared its environment is
+        still found. Lines with a pid alone (older servers) count if the process has the
+        run's id in its environment (HEADRACE_RUN_ID); older servers' per-task pid files
+        hold a start time too."""
         run_dir = self.config.work_dir / run_id
         candidates: list[int] = []
         with contextlib.suppress(OSError):
             for line in (run_dir / _PIDS).read_text().splitlines():
-                if line.strip().isdigit() and _runs_for(int(line), run_id):
-                    candidates.append(int(line))
+                candidates += _listed_process(line.split(), run_id)
         for pid_file in run_dir.rglob(_OLD_PID_FILE):
-            with contextlib.suppress(OSError, ValueError):
-                pid_text, start_text = pid_file.read_text().split()
-                if str(_process_start(int(pid_text))) == start_text:
-                    candidates.append(int(pid_text))
+            with contextlib.suppress(OSError):
+                candidates += _listed_process(pid_file.read_text().split(), run_id)
             pid_file.unlink(missing_ok=True)
         for pid in candidates:
             if pid > 1:
@@ -660,6 +660,17 @@ def failure_line(text: str) -> str:
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:.*)?$")
 
 
+def _listed_process(fields: list[str], run_id: str) -> list[int]:
+    """The pid on a pid list's line (``<pid> <start time>``, or ``<pid>`` alone), if that
+    process still runs and is the one listed; else nothing."""
+    if not fields or not all(field.isdigit() for field in fields) or len(fields) > 2:
+        return []
+    pid = int(fields[0])
+    if len(fields) == 2:
+        return [pid] if spawn.process_start(pid) == int(fields[1]) else []
+    return [pid] if _runs_for(pid, run_id) else []
+
+
 def _runs_for(pid: int, run_id: str) -> bool:
     """The process ``pid`` exists and was started for the run ``run_id``."""
     try:
@@ -668,20 +679,3 @@ def _runs_for(pid: int, run_id: str) -> bool:
     except OSError:
         return False
     return f"HEADRACE_RUN_ID={run_id}".encode() in environment
-
-
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (guards against pid reuse)."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            stat = os.read(fd, 4096).decode()
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None

@@ -203,9 +203,29 @@ def _forget(program: str, env: Mapping[str, str]) -> bool:
 
 
 def record_pid(path: str, pid: int) -> None:
-    """Append ``pid`` to the pid list at ``path`` (one write: lines never interleave)."""
+    """Append ``<pid> <start time>`` to the pid list at ``path`` (one write: lines never
+    interleave). The start time tells the process apart from a later one given the same
+    pid, whatever its environment says (a task may clear it: ``env -i``)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, b"%d\n" % pid)
+        os.write(fd, b"%d %d\n" % (pid, process_start(pid) or 0))
     finally:
         os.close(fd)
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot; None if there is no such
+    process. A process keeps its pid until it is reaped, so its caller's child has one."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stat = os.read(fd, 4096).decode()
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold anything
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None

@@ -1,6 +1,7 @@
 """After a crash, the next server kills the task processes the old one left running: the
-run's pid list names them, and only a process whose environment names the run is killed,
-so a reused pid (an unrelated process) is left alone."""
+run's pid list names them with their start times, so a reused pid (an unrelated process)
+is left alone and a task that cleared its environment is still found; lines of older
+servers (a pid alone) count when the process's environment names the run."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 from api_server.backends.embedded.artifact_store import ArtifactStore
 from api_server.backends.embedded.environments import Environments
 from api_server.backends.embedded.launcher import ProcessLauncher
-from api_server.backends.embedded.runner import JobRunner, RunnerConfig, _process_start
+from api_server.backends.embedded.runner import JobRunner, RunnerConfig
+from api_server.backends.embedded.spawn import process_start, record_pid
 
 
 @pytest.fixture
@@ -42,10 +44,13 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _sleeper(
-    started: list[subprocess.Popen[bytes]], run_id: str | None = None
+    started: list[subprocess.Popen[bytes]], run_id: str | None = None, *, clean: bool = False
 ) -> subprocess.Popen[bytes]:
+    """``sleep 300`` in a session of its own; with the run's id in its environment, or
+    (``clean``) under ``env -i``, as a task that clears its environment runs."""
     env = {**os.environ, "HEADRACE_RUN_ID": run_id} if run_id else None
-    process = subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
+    command = ["env", "-i", "sleep", "300"] if clean else ["sleep", "300"]
+    process = subprocess.Popen(command, start_new_session=True, env=env)
     started.append(process)
     return process
 
@@ -57,6 +62,37 @@ def _ended(process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_listed_processes_are_killed_by_start_time_even_with_their_environment_cleared(
+    runner: JobRunner, sleepers: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    cleared = _sleeper(sleepers, "run-1", clean=True)
+    plain = _sleeper(sleepers, "run-1")
+    reused = _sleeper(sleepers, "run-1")  # listed with another start time: a reused pid
+    poll_environment_cleared(cleared.pid)
+    run_dir = tmp_path / "work" / "run-1"
+    run_dir.mkdir(parents=True)
+    pid_list = run_dir / "tasks.pids"
+    record_pid(str(pid_list), cleared.pid)
+    record_pid(str(pid_list), plain.pid)
+    with pid_list.open("a") as listed:
+        listed.write(f"{reused.pid} {(process_start(reused.pid) or 0) + 1}\n")
+
+    runner.reap_orphans("run-1")
+
+    assert _ended(cleared) and _ended(plain)
+    assert cleared.returncode == plain.returncode == -signal.SIGKILL
+    assert reused.poll() is None
+    assert not pid_list.exists()
+
+
+def poll_environment_cleared(pid: int) -> None:
+    """Wait until ``env -i`` has exec'd the sleep: its environment is then empty."""
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/environ").read_bytes() != b"":
+        assert time.monotonic() < deadline, "env -i did not exec"
+        time.sleep(0.01)
 
 
 def test_processes_in_the_pid_list_are_killed_and_the_list_is_removed(
@@ -85,11 +121,11 @@ def test_pid_files_of_older_servers_are_honoured(
     left, reused = _sleeper(sleepers), _sleeper(sleepers)
     task_dir = tmp_path / "work" / "run-2" / "for-loop-1" / "iteration-0" / "step"
     task_dir.mkdir(parents=True)
-    (task_dir / "task.pid").write_text(f"{left.pid} {_process_start(left.pid)}")
+    (task_dir / "task.pid").write_text(f"{left.pid} {process_start(left.pid)}")
     other_dir = task_dir.with_name("other")
     other_dir.mkdir()
     # Same pid number as a live process but another start time: a reused pid.
-    (other_dir / "task.pid").write_text(f"{reused.pid} {(_process_start(reused.pid) or 0) + 1}")
+    (other_dir / "task.pid").write_text(f"{reused.pid} {(process_start(reused.pid) or 0) + 1}")
 
     runner.reap_orphans("run-2")
 

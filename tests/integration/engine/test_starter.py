@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from api_server.backends.embedded import spawn
 from api_server.backends.embedded.launcher import (
     LaunchError,
     LocalProcess,
@@ -70,7 +71,8 @@ def test_tasks_are_started_by_the_starter_and_listed(
     # The starter is the task's parent, and it wrote the pid list.
     parent = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
     assert int(parent) == links[0].process.pid
-    assert (tmp_path / "tasks.pids").read_text().split() == [str(process.pid)]
+    started = spawn.process_start(process.pid)
+    assert (tmp_path / "tasks.pids").read_text() == f"{process.pid} {started}\n"
 
 
 def test_the_starter_stops_its_tasks_when_the_server_goes(

@@ -32,7 +32,7 @@ from domain.errors import (
     NotFound,
     Unavailable,
 )
-from domain.resources import Experiment, Page, Run
+from domain.resources import Experiment, Page, Run, Task
 from domain.states import RuntimeState, StorageState
 from scheduled_controller import ScheduledRun
 
@@ -414,6 +414,15 @@ class RunService:
                 raise NotFound(f"run {run_id!r} does not exist")
             run, tasks = found
             return self._with_spec(connection, run), tasks
+
+    @staticmethod
+    def tasks_of(
+        rows: Sequence[store.StoredTask], run_rows: Sequence[store.StoredTask]
+    ) -> builtins.list[Task]:
+        """Stored task rows (from :meth:`get_stored`) decoded, their children found among
+        ``run_rows`` (all of the run's): a page of a big run's tasks without the rest."""
+        children = store.child_task_ids(run_rows)
+        return [store.task_of(row, children.get(row.task_id, [])) for row in rows]
 
     def _with_spec(self, connection: Connection, run: Run) -> Run:
         """The run with its pipeline spec, for a run made from an inline spec."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -273,41 +274,6 @@ _TASK_HISTORY_JSON = (
     .where(TASK_HISTORY.c.task_id == TASKS.c.task_id)
     .scalar_subquery()
 )
-_GET_TASKS = (
-    select(TASKS, _TASK_HISTORY_JSON.label("history_json"))
-    .where(TASKS.c.run_id == bindparam("run_id"))
-    .order_by(TASKS.c.create_time, TASKS.c.task_id)
-)
-
-
-def list_tasks(connection: Connection, run_id: str) -> list[Task]:
-    """A run's tasks with their histories and children, in one statement."""
-    task_rows = connection.execute(_GET_TASKS, {"run_id": run_id}).all()
-    children: dict[str, list[str]] = defaultdict(list)
-    for t in task_rows:
-        if t.parent_task_id:
-            children[t.parent_task_id].append(t.task_id)
-    return [
-        Task(
-            task_id=t.task_id,
-            run_id=t.run_id,
-            display_name=t.display_name,
-            state=t.state,
-            create_time=t.create_time,
-            parent_task_id=t.parent_task_id,
-            start_time=t.start_time,
-            end_time=t.end_time,
-            error=Status.from_json(t.error),
-            execution_id=t.execution_id,
-            pod_name=t.pod_name,
-            executor_detail=t.executor_detail,
-            inputs=t.inputs,
-            outputs=t.outputs,
-            state_history=history_of(t.history_json),
-            child_task_ids=children.get(t.task_id, []),
-        )
-        for t in task_rows
-    ]
 
 
 class StoredTask(NamedTuple):
@@ -345,6 +311,44 @@ _GET_STORED_TASKS = DriverStatement(
 def list_stored_tasks(connection: Connection, run_id: str) -> list[StoredTask]:
     """A run's tasks as stored, in the order :func:`list_tasks` gives them."""
     return [StoredTask._make(row) for row in _GET_STORED_TASKS.execute(connection, (run_id,))]
+
+
+def list_tasks(connection: Connection, run_id: str) -> list[Task]:
+    """A run's tasks with their histories and children, in one statement."""
+    rows = list_stored_tasks(connection, run_id)
+    children = child_task_ids(rows)
+    return [task_of(row, children.get(row.task_id, [])) for row in rows]
+
+
+def child_task_ids(rows: Iterable[StoredTask]) -> dict[str, list[str]]:
+    """Each task's children among ``rows``, by task id, in the rows' order."""
+    children: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.parent_task_id:
+            children[row.parent_task_id].append(row.task_id)
+    return children
+
+
+def task_of(row: StoredTask, child_task_ids: list[str]) -> Task:
+    """A stored task row decoded, as its columns' types decode them."""
+    return Task(
+        task_id=row.task_id,
+        run_id=row.run_id,
+        display_name=row.display_name,
+        state=row.state,
+        create_time=from_micros(int(row.create_time)),
+        parent_task_id=row.parent_task_id,
+        start_time=None if row.start_time is None else from_micros(int(row.start_time)),
+        end_time=None if row.end_time is None else from_micros(int(row.end_time)),
+        error=Status.from_json(None if row.error is None else json.loads(row.error)),
+        execution_id=row.execution_id,
+        pod_name=row.pod_name,
+        executor_detail=None if row.executor_detail is None else json.loads(row.executor_detail),
+        inputs=None if row.inputs is None else json.loads(row.inputs),
+        outputs=None if row.outputs is None else json.loads(row.outputs),
+        state_history=history_of(row.history_json),
+        child_task_ids=child_task_ids,
+    )
 
 
 def list_runs(

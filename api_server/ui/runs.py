@@ -179,30 +179,43 @@ def run_status(request: Request, run_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/nodes/{node_key:path}", name="ui_run_node")
-def node_panel(request: Request, run_id: str, node_key: str) -> Response:
+def node_panel(request: Request, run_id: str, node_key: str, page: int = 1) -> Response:
     """The task panel of one graph node: its tasks (iterations) with inputs, outputs,
-    attempts, timing, cache status, artifacts and log."""
+    attempts, timing, cache status, artifacts and log; PANEL_TASKS at a time (``page``,
+    from 1), in the order they were created. Only the shown tasks are decoded, and only
+    their logs are fetched by the page."""
     services = services_of(request)
-    run = services.runs.get(run_id)
+    run, stored = services.runs.get_stored(run_id)
     document = run.pipeline_spec or services.runs.pipeline_document(run)
     nodes = {n.key: n for dag in graph.pipeline_graph(document) for n in dag.nodes}
     node = nodes.get(node_key)
     if node is None:
         raise NotFound(f"run {run_id!r} has no step {node_key!r}")
-    status = graph.node_statuses(document, run.tasks or []).get(node_key)
+    status = graph.node_statuses(document, stored).get(node_key)
     wanted = set(status.task_ids) if status else set()
-    tasks = [t for t in run.tasks or [] if t.task_id in wanted]
+    rows = [row for row in stored if row.task_id in wanted]
+    pages = max(1, -(-len(rows) // PANEL_TASKS))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * PANEL_TASKS
     return pages_of(request).render(
         request,
         "node_panel.html",
         run=run,
         node=node,
         view=_node_view(status, not run_states.is_terminal(run.state)),
-        tasks=tasks,
+        tasks=services.runs.tasks_of(rows[first : first + PANEL_TASKS], stored),
+        total=len(rows),
+        first_index=first + 1,
+        page=page,
+        pages=pages,
         artifact_views=artifacts.artifact_views,
         cache_status=cache_status,
         failed_attempts=failed_attempts,
     )
+
+
+#: Tasks shown at once in a step's panel (a ParallelFor may have thousands).
+PANEL_TASKS = 20
 
 
 def cache_status(task: Task) -> str:

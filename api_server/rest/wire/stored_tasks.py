@@ -12,7 +12,6 @@ differs: the state history, errors, and a JSON column holding a non-finite numbe
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from operator import itemgetter
 
 import pydantic_core
 
-from api_server.storage.runs import StoredTask
+from api_server.storage.runs import StoredTask, child_task_ids
 from domain.resources import Run, Status
 
 from .base import StatusOut
@@ -40,10 +39,7 @@ def run_json(run: Run, tasks: Sequence[StoredTask]) -> str:
 
 def task_details_json(tasks: Sequence[StoredTask]) -> str:
     """The JSON array of ``tasks`` as ``[TaskOut.from_domain(t) ...]`` dumps it."""
-    children: dict[str, list[str]] = defaultdict(list)
-    for task in tasks:
-        if task.parent_task_id:
-            children[task.parent_task_id].append(task.task_id)
+    children = child_task_ids(tasks)
     return "[" + ",".join([_task(task, children.get(task.task_id)) for task in tasks]) + "]"
 
 

@@ -199,7 +199,14 @@ document.addEventListener("click", (event) => {
   const node = event.target.closest(".node");
   if (node) { selectNode(node); return; }
   const open = event.target.closest(".dag-open, .dag-back");
-  if (open) showDag(open.dataset.target);
+  if (open) { showDag(open.dataset.target); return; }
+  const turn = event.target.closest(".panel-pager button[data-page]");
+  if (turn) {
+    // Another page of a step's tasks: the panel's URL keeps it through later refreshes.
+    const body = document.getElementById("panel-body");
+    body.dataset.url = body.dataset.url.split("?")[0] + "?page=" + encodeURIComponent(turn.dataset.page);
+    refreshPanel();
+  }
 });
 
 document.addEventListener("keydown", (event) => {

@@ -346,3 +346,60 @@ def test_previews_and_log_through_the_read_routes(page: Page, app_server: InProc
     table = panel.locator(".artifact").filter(has_text="system.Dataset").locator("table")
     expect(table.get_by_role("row")).to_have_text(["namescore", "a1", "b2"])
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_big_loops_panel_shows_its_tasks_a_page_at_a_time(
+    page: Page, app_server: InProcessServer
+) -> None:
+    """A step with 45 iterations: the panel shows 20 tasks at a time with a pager, and the
+    page fetches the logs of the shown tasks only."""
+    services = app_server.services
+    run = services.runs.create(
+        RunInput(display_name="big loop", source=PipelineSource(pipeline_spec=loops_spec()))
+    )
+    t0 = run.created_at + timedelta(seconds=1)
+    root = task(t0, "loops", "RUNNING", 0)
+    loop = task(t0, "for-loop-2", "RUNNING", 1, root.task_id)
+    iterations = [
+        task(t0 + timedelta(seconds=i), f"for-loop-2-iteration-{i}", "RUNNING", 1, loop.task_id)
+        for i in range(45)
+    ]
+    squares = [
+        task(t0 + timedelta(seconds=i), "square", "SUCCEEDED", 2, iterations[i].task_id)
+        for i in range(45)
+    ]
+    services.runs.report_status(
+        RunStatusEvent(
+            run.run_id, 0, t0, state="RUNNING", tasks=[root, loop, *iterations, *squares]
+        )
+    )
+    logs: list[str] = []
+    page.on("request", lambda request: logs.append(request.url) if "/log" in request.url else None)
+    page.goto(f"{app_server.url}/runs/{run.run_id}")
+    node(page, "", "for-loop-2").click()
+    page.get_by_role("button", name="Open loop graph").click()
+    node(page, "for-loop-2", "square").click()
+
+    panel = page.locator("#panel")
+    pager = panel.get_by_role("navigation", name="Tasks of this step")
+    expect(pager).to_contain_text("Tasks 1\u201320 of 45")
+    expect(panel.locator("article.task")).to_have_count(20)
+    expect(panel.locator("article.task h4").first).to_contain_text("square #1")
+    expect(pager.get_by_role("button", name="Previous tasks")).to_be_disabled()
+    expect(panel.locator("pre.log").first).not_to_have_text("Loading the log…")
+    square_ids = {t.task_id for t in squares}
+    fetched = {url.rsplit("/", 2)[-2] for url in logs} & square_ids
+    assert fetched == {t.task_id for t in squares[:20]}
+    first_page = panel.locator("article.task").first.get_attribute("data-task-id")
+    assert first_page == squares[0].task_id  # in the order they were created
+
+    pager.get_by_role("button", name="Next tasks").click()
+    expect(pager).to_contain_text("Tasks 21\u201340 of 45")
+    expect(panel.locator("article.task h4").first).to_contain_text("square #21")
+    pager.get_by_role("button", name="Next tasks").click()
+    expect(pager).to_contain_text("Tasks 41\u201345 of 45")
+    expect(panel.locator("article.task")).to_have_count(5)
+    expect(pager.get_by_role("button", name="Next tasks")).to_be_disabled()
+    expect(panel.locator("article.task").last).to_have_attribute(
+        "data-task-id", squares[44].task_id
+    )

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -56,6 +57,8 @@ logger = logging.getLogger(__name__)
 KFP_EXECUTOR_MODULE = "kfp.dsl.executor_main"
 #: Seconds one pip or venv command of a build may take before it is killed.
 DEFAULT_BUILD_TIMEOUT = 900.0
+#: An environment's name (see ``environment_key``).
+_KEY = re.compile(r"[0-9a-f]{24}")
 #: A process records an environment's use at most this often (seconds).
 _NOTE_PERIOD = 3600.0
 _DAY = 86_400.0
@@ -412,6 +415,8 @@ class Environments:
                 continue
             leftovers += [(entry, entry.name.split("-", 1)[0], age) for entry in entries]
         for entry, key, age in leftovers:
+            if not _KEY.fullmatch(key):
+                continue  # not of our making: left alone
             try:
                 if now - entry.stat(follow_symlinks=False).st_mtime < age:
                     continue

@@ -238,6 +238,9 @@ def test_leftover_builds_and_markers_go_but_not_a_build_in_progress(tmp_path: Pa
     stale_marker = tmp_path / "used" / ("e" * 24)  # a failed build's, long ago
     stale_marker.touch()
     _age(stale_marker, 31)
+    foreign = builds / "notes.txt"  # not named like anything a build makes
+    foreign.write_text("kept")
+    _age(foreign, 40)
 
     holder = _hold_lock(tmp_path, "d" * 24)
     try:
@@ -247,7 +250,8 @@ def test_leftover_builds_and_markers_go_but_not_a_build_in_progress(tmp_path: Pa
         holder.wait()
 
     assert not crashed.exists() and not failed_log.exists() and not stale_marker.exists()
-    assert fresh.is_dir() and locked.is_dir()
+    assert fresh.is_dir() and locked.is_dir() and foreign.exists()
+    assert not (tmp_path / "locks" / "notes.txt.lock").exists()
     assert kept.is_dir() and (tmp_path / "used" / key).exists()
 
 

@@ -200,7 +200,9 @@ def test_the_retry_policy_reruns_a_task(services: Services, tmp_path: Path) -> N
     assert len(lines(marker)) == 3
 
 
-def test_terminate_kills_the_process_tree(services: Services, tmp_path: Path) -> None:
+def _sleeping_run(services: Services, tmp_path: Path) -> tuple[str, Path]:
+    """A run whose one task sleeps two minutes, once its process and the sleep it forked
+    have written their pids to the returned file."""
     marker = tmp_path / "pids"
 
     @dsl.pipeline(name="sleepy")
@@ -209,13 +211,22 @@ def test_terminate_kills_the_process_tree(services: Services, tmp_path: Path) ->
 
     run_id = submit(services, compile_spec(sleepy, tmp_path))
     wait_for(services, run_id, lambda r: len(lines(marker)) == 2, timeout=30)
+    return run_id, marker
+
+
+def _all_gone(marker: Path) -> None:
+    for pid in lines(marker):
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(int(pid)), pid
+
+
+def test_terminate_kills_the_process_tree(services: Services, tmp_path: Path) -> None:
+    run_id, marker = _sleeping_run(services, tmp_path)
     services.runs.terminate(run_id)
     # Within seconds: a task sleeping for two minutes must not be waited for.
     run = finished(services, run_id, timeout=20)
     assert run.state == "CANCELED"
     assert task(run, "sleeper").state == "CANCELED"
-    for pid in lines(marker):
-        assert not Path(f"/proc/{pid}").exists() or _is_zombie(int(pid)), pid
+    _all_gone(marker)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -693,19 +704,11 @@ def test_deleting_a_failed_run_removes_its_log_and_scratch_but_not_its_outputs(
 def test_deleting_a_running_run_stops_it_then_removes_its_folder(
     services: Services, settings: Settings, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "pids"
-
-    @dsl.pipeline(name="deleted-while-running")
-    def deleted_while_running() -> None:
-        sleeper(seconds=120, marker=str(marker))
-
-    run_id = submit(services, compile_spec(deleted_while_running, tmp_path))
-    wait_for(services, run_id, lambda r: len(lines(marker)) == 2, timeout=30)
+    run_id, marker = _sleeping_run(services, tmp_path)
     run_dir = settings.artifact_dir.resolve() / run_id
     assert (run_dir / "tasks.log").exists()
 
     services.runs.delete(run_id)
 
     poll(lambda: not run_dir.exists(), timeout=20)  # nothing of it is left: no outputs
-    for pid in lines(marker):
-        assert not Path(f"/proc/{pid}").exists() or _is_zombie(int(pid)), pid
+    _all_gone(marker)

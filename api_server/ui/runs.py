@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -179,10 +180,13 @@ def run_status(request: Request, run_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/nodes/{node_key:path}", name="ui_run_node")
-def node_panel(request: Request, run_id: str, node_key: str, page: int = 1) -> Response:
+def node_panel(
+    request: Request, run_id: str, node_key: str, page: int = 1, state: str = ""
+) -> Response:
     """The task panel of one graph node: its tasks (iterations) with inputs, outputs,
     attempts, timing, cache status, artifacts and log; PANEL_TASKS at a time (``page``,
-    from 1), in the order they were created. Only the shown tasks are decoded, and only
+    from 1), in the order they were created, those in ``state`` only if it is given (the
+    three failures of a 1,000-iteration loop). Only the shown tasks are decoded, and only
     their logs are fetched by the page."""
     services = services_of(request)
     run, stored = services.runs.get_stored(run_id)
@@ -194,6 +198,13 @@ def node_panel(request: Request, run_id: str, node_key: str, page: int = 1) -> R
     status = graph.node_statuses(document, stored).get(node_key)
     wanted = set(status.task_ids) if status else set()
     rows = [row for row in stored if row.task_id in wanted]
+    # A task is numbered by its place among all the step's tasks, filtered or not.
+    numbers = {row.task_id: number for number, row in enumerate(rows, start=1)}
+    states = sorted(status.counts.items()) if status and len(status.counts) > 1 else []
+    if state and state in dict(states):
+        rows = [row for row in rows if row.state == state]
+    else:
+        state = ""
     pages = max(1, -(-len(rows) // PANEL_TASKS))
     page = min(max(page, 1), pages)
     first = (page - 1) * PANEL_TASKS
@@ -205,9 +216,17 @@ def node_panel(request: Request, run_id: str, node_key: str, page: int = 1) -> R
         view=_node_view(status, not run_states.is_terminal(run.state)),
         tasks=services.runs.tasks_of(rows[first : first + PANEL_TASKS], stored),
         total=len(rows),
+        all_tasks=len(wanted),
+        numbers=numbers,
         first_index=first + 1,
         page=page,
         pages=pages,
+        states=states,
+        state=state,
+        query=lambda **changes: (
+            "?"
+            + urlencode({k: v for k, v in ({"page": page, "state": state} | changes).items() if v})
+        ),
         artifact_views=artifacts.artifact_views,
         cache_status=cache_status,
         failed_attempts=failed_attempts,

@@ -200,11 +200,12 @@ document.addEventListener("click", (event) => {
   if (node) { selectNode(node); return; }
   const open = event.target.closest(".dag-open, .dag-back");
   if (open) { showDag(open.dataset.target); return; }
-  const turn = event.target.closest(".panel-pager button[data-page]");
+  const turn = event.target.closest(".panel-pager button[data-query], .panel-filter button[data-query]");
   if (turn) {
-    // Another page of a step's tasks: the panel's URL keeps it through later refreshes.
+    // Another page of a step's tasks, or a state filter: the server wrote the query, and
+    // the panel's URL keeps it through later refreshes.
     const body = document.getElementById("panel-body");
-    body.dataset.url = body.dataset.url.split("?")[0] + "?page=" + encodeURIComponent(turn.dataset.page);
+    body.dataset.url = body.dataset.url.split("?")[0] + turn.dataset.query;
     refreshPanel();
   }
 });

@@ -364,8 +364,15 @@ def test_a_big_loops_panel_shows_its_tasks_a_page_at_a_time(
         task(t0 + timedelta(seconds=i), f"for-loop-2-iteration-{i}", "RUNNING", 1, loop.task_id)
         for i in range(45)
     ]
+    failing = {7, 30, 44}  # three failures among 45: the filter finds them on one page
     squares = [
-        task(t0 + timedelta(seconds=i), "square", "SUCCEEDED", 2, iterations[i].task_id)
+        task(
+            t0 + timedelta(seconds=i),
+            "square",
+            "FAILED" if i in failing else "SUCCEEDED",
+            2,
+            iterations[i].task_id,
+        )
         for i in range(45)
     ]
     services.runs.report_status(
@@ -403,3 +410,16 @@ def test_a_big_loops_panel_shows_its_tasks_a_page_at_a_time(
     expect(panel.locator("article.task").last).to_have_attribute(
         "data-task-id", squares[44].task_id
     )
+
+    filters = panel.get_by_role("group", name="Show the tasks")
+    filters.get_by_role("button", name="failed (3)").click()
+    expect(filters.get_by_role("button", name="failed (3)")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(panel.locator("article.task")).to_have_count(3)
+    expect(pager).to_be_hidden()  # one page of them
+    shown = panel.locator("article.task").evaluate_all("els => els.map(e => e.dataset.taskId)")
+    assert shown == [squares[i].task_id for i in sorted(failing)]
+    expect(panel.locator("article.task h4").first).to_contain_text("square #8")  # its place
+    filters.get_by_role("button", name="All (45)").click()
+    expect(pager).to_contain_text("Tasks 1\u201320 of 45")

@@ -101,6 +101,10 @@ class StatusSink(Protocol):
         """Every task reported for a run, by task id (all generations)."""
         ...
 
+    def existing_runs(self, run_ids: list[str]) -> set[str]:
+        """Which of these runs exist (have not been deleted)."""
+        ...
+
 
 class RunBackend(Protocol):
     """What the service layer calls. Implementations: ``PendingBackend`` (no executor),

@@ -575,6 +575,10 @@ class RunService:
     def unfinished_runs(self, run_id: str | None = None) -> builtins.list[SubmittedRun]:
         return self.list_unfinished(run_id)
 
+    def existing_runs(self, run_ids: builtins.list[str]) -> set[str]:
+        with self.ctx.db.read() as session:
+            return store.existing_ids(session, run_ids)
+
     def reported_tasks(self, run_id: str) -> dict[str, RestoredTask]:
         """What a backend reported for a run's tasks, to resume it."""
         with self.ctx.db.read() as session:

@@ -8,6 +8,7 @@ Python-component path is covered end to end in ``tests/e2e``.
 # No ``from __future__ import annotations``: kfp reads the component signatures' real types.
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -673,6 +674,41 @@ def test_the_engine_removes_python_environments_left_unused_when_it_starts(
         poll(lambda: not layouts["a" * 24].exists())
         assert not (root / ("a" * 24)).is_symlink()
         assert layouts["b" * 24].is_dir() and (root / ("b" * 24)).is_dir()
+    finally:
+        backend.stop()
+
+
+def test_the_engine_removes_the_files_of_runs_deleted_while_it_was_not_told(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """A run deleted while the engine was down (or through another server) leaves its
+    folder behind: housekeeping at start removes its log and scratch (not its outputs),
+    and leaves the folders of runs that exist, and folders not named like a run, alone."""
+    without_engine = build_services(settings, db)
+    kept_run = without_engine.runs.create(
+        RunInput(
+            display_name="still here",
+            source=PipelineSource(pipeline_spec=compile_spec(_scratch_pipeline([0]), tmp_path)),
+        )
+    )
+    without_engine.runs.terminate(kept_run.run_id)  # CANCELED: nothing to resume
+    root = settings.artifact_dir.resolve()
+    deleted, kept, foreign = root / str(uuid.uuid4()), root / kept_run.run_id, root / "notes"
+    for folder in (deleted, kept, foreign):
+        (folder / "scratch.1").mkdir(parents=True)
+        (folder / "tasks.log").write_text("log")
+    (deleted / "step" / "data").parent.mkdir()
+    (deleted / "step" / "data").write_text("an output")
+
+    backend, reader = build_embedded(settings, db)
+    services = build_services(settings, db, backend, reader)
+    backend.start(services.runs)
+    try:
+        poll(lambda: not (deleted / "tasks.log").exists())
+        assert not (deleted / "scratch.1").exists()
+        assert (deleted / "step" / "data").read_text() == "an output"
+        for folder in (kept, foreign):
+            assert (folder / "tasks.log").exists() and (folder / "scratch.1").is_dir()
     finally:
         backend.stop()
 

@@ -427,16 +427,26 @@ class EmbeddedEngine:
             self._pool.submit(self.runner.forget_run, run_id)
 
     def _on_housekeeping(self, _: None, __: _Batch) -> None:
-        """Now and every _HOUSEKEEPING_PERIOD: remove the Python environments no task has
-        used for the configured time (on a worker: it may delete gigabytes)."""
-        self._pool.submit(self._collect_environments)
+        """Now and every _HOUSEKEEPING_PERIOD, on a worker (it may delete gigabytes):
+        remove the Python environments no task has used for the configured time, and the
+        files of runs deleted without this engine being told (while it was down, or
+        through another server)."""
+        self._pool.submit(self._housekeeping, frozenset(self._runs))
         self._at(_HOUSEKEEPING_PERIOD, "housekeeping", None)
 
-    def _collect_environments(self) -> None:
+    def _housekeeping(self, running: frozenset[str]) -> None:
         try:
             self.runner.environments.collect()
         except Exception:  # housekeeping: try again next period
             logger.exception("could not remove unused Python environments")
+        try:
+            folders = [run_id for run_id in self.runner.run_folders() if run_id not in running]
+            existing = self.sink.existing_runs(folders) if folders else set()
+            for run_id in folders:
+                if run_id not in existing and self.runner.forget_run(run_id):
+                    logger.info("removed the files of a deleted run", extra={"run_id": run_id})
+        except Exception:
+            logger.exception("could not remove the files of deleted runs")
 
     # --- jobs ---------------------------------------------------------------------------
     # A job goes: queued (waiting for a slot) -> preparing (worker, if anything may block)

@@ -155,29 +155,46 @@ class JobRunner:
         or cancelled run keeps them, to look into, until a retry succeeds)."""
         self._remove_run_files(run_id, with_log=False)
 
-    def forget_run(self, run_id: str) -> None:
+    def forget_run(self, run_id: str) -> bool:
         """The run was deleted and has stopped here: remove its log, pid list, scratch
         folders and downloads; its outputs (under a local pipeline root, in the same
-        folder) stay. The folder goes too if nothing else is left in it."""
+        folder) stay. The folder goes too if nothing else is left in it. True if there
+        was anything to remove."""
         self.close_run(run_id)
-        self._remove_run_files(run_id, with_log=True)
+        removed = self._remove_run_files(run_id, with_log=True)
         with contextlib.suppress(OSError):
             (self.config.work_dir / run_id).rmdir()  # only if empty
+            removed = True
+        return removed
 
-    def _remove_run_files(self, run_id: str, *, with_log: bool) -> None:
+    def run_folders(self) -> list[str]:
+        """The runs that have a folder here (folders named like a run id)."""
+        try:
+            entries = list(os.scandir(self.config.work_dir))
+        except OSError:
+            return []
+        return sorted(
+            e.name for e in entries if _RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+        )
+
+    def _remove_run_files(self, run_id: str, *, with_log: bool) -> bool:
         try:
             entries = list(os.scandir(self.config.work_dir / run_id))
         except OSError:
-            return
+            return False
+        removed = False
         for entry in entries:
             name = entry.name
             if (name.startswith(_SCRATCH) or name.endswith(_STAGING)) and entry.is_dir(
                 follow_symlinks=False
             ):
                 shutil.rmtree(entry.path, ignore_errors=True)
+                removed = True
             elif with_log and name in (_RUN_LOG, _PIDS) and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+                    removed = True
+        return removed
 
     # --- one job ------------------------------------------------------------------------
 
@@ -657,6 +674,8 @@ def failure_line(text: str) -> str:
 
 
 # "ValueError: ...", "kfp.SomeError", "KeyboardInterrupt": how Python ends a traceback.
+# A run id (a UUID), as the name of a run's folder.
+_RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:.*)?$")
 
 

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from api_server.backends.embedded.launcher import (
     ProcessLauncher,
 )
 from domain.task_logs import RunLog, read_stream
+from tests.e2e.support import poll
 
 # Forks a background sleep and a subshell that forks another, records their pids, then waits.
 TREE_SCRIPT = """
@@ -86,14 +87,6 @@ def _start(
     return process
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 def _is_gone(pid: int) -> bool:
     """Dead: no such process, or a zombie waiting for init to reap it."""
     try:
@@ -104,7 +97,7 @@ def _is_gone(pid: int) -> bool:
 
 
 def _recorded_pids(path: Path, count: int) -> list[int]:
-    _until(lambda: path.exists() and len(path.read_text().split()) >= count)
+    poll(lambda: path.exists() and len(path.read_text().split()) >= count)
     return [int(pid) for pid in path.read_text().split()]
 
 
@@ -131,7 +124,7 @@ def test_environment_is_the_one_given(tmp_path: Path) -> None:
 
 def test_wait_times_out_while_running_and_log_is_readable_meanwhile(tmp_path: Path) -> None:
     process = _start(tmp_path, ["sh", "-c", "echo ready; sleep 300"])
-    _until(lambda: "ready\n" in _read(tmp_path))
+    poll(lambda: "ready\n" in _read(tmp_path))
 
     assert process.wait(timeout=0.2) is None  # the timeout ends the wait, not the task
     assert not _is_gone(process.pid)
@@ -149,7 +142,7 @@ def test_kill_takes_down_every_grandchild(tmp_path: Path) -> None:
     process.kill()
 
     assert process.wait(timeout=0) is not None
-    _until(lambda: all(_is_gone(pid) for pid in [process.pid, *pids]), timeout=5)
+    poll(lambda: all(_is_gone(pid) for pid in [process.pid, *pids]), timeout=5)
 
 
 def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:
@@ -162,7 +155,7 @@ def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> No
 
     # SIGTERM was ignored, so only the escalation to SIGKILL can have ended it.
     assert process.wait(timeout=0) == -9
-    _until(lambda: all(_is_gone(pid) for pid in pids), timeout=5)
+    poll(lambda: all(_is_gone(pid) for pid in pids), timeout=5)
 
 
 def test_leftovers_are_killed_when_the_task_exits(tmp_path: Path) -> None:
@@ -172,7 +165,7 @@ def test_leftovers_are_killed_when_the_task_exits(tmp_path: Path) -> None:
 
     assert process.wait(timeout=10) == 0
     (straggler,) = _recorded_pids(pids_file, 1)
-    _until(lambda: _is_gone(straggler), timeout=5)
+    poll(lambda: _is_gone(straggler), timeout=5)
 
 
 def test_kill_from_another_thread_ends_a_blocking_wait(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from api_server.backends.embedded.environments import Environments
 from api_server.backends.embedded.launcher import ProcessLauncher
 from api_server.backends.embedded.runner import JobRunner, RunnerConfig
 from api_server.backends.embedded.spawn import process_start, record_pid
+from tests.e2e.support import poll
 
 
 @pytest.fixture
@@ -55,13 +55,9 @@ def _sleeper(
     return process
 
 
-def _ended(process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return True
-        time.sleep(0.02)
-    return False
+def _ended(process: subprocess.Popen[bytes]) -> bool:
+    """Waits for the process to end (the shared ``poll`` fails if it never does)."""
+    return poll(lambda: process.poll() is not None)
 
 
 def test_listed_processes_are_killed_by_start_time_even_with_their_environment_cleared(
@@ -70,7 +66,8 @@ def test_listed_processes_are_killed_by_start_time_even_with_their_environment_c
     cleared = _sleeper(sleepers, "run-1", clean=True)
     plain = _sleeper(sleepers, "run-1")
     reused = _sleeper(sleepers, "run-1")  # listed with another start time: a reused pid
-    poll_environment_cleared(cleared.pid)
+    # Once ``env -i`` has exec'd the sleep, its environment is empty.
+    poll(lambda: Path(f"/proc/{cleared.pid}/environ").read_bytes() == b"")
     run_dir = tmp_path / "work" / "run-1"
     run_dir.mkdir(parents=True)
     pid_list = run_dir / "tasks.pids"
@@ -85,14 +82,6 @@ def test_listed_processes_are_killed_by_start_time_even_with_their_environment_c
     assert cleared.returncode == plain.returncode == -signal.SIGKILL
     assert reused.poll() is None
     assert not pid_list.exists()
-
-
-def poll_environment_cleared(pid: int) -> None:
-    """Wait until ``env -i`` has exec'd the sleep: its environment is then empty."""
-    deadline = time.monotonic() + 5
-    while Path(f"/proc/{pid}/environ").read_bytes() != b"":
-        assert time.monotonic() < deadline, "env -i did not exec"
-        time.sleep(0.01)
 
 
 def test_processes_in_the_pid_list_are_killed_and_the_list_is_removed(

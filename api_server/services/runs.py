@@ -399,37 +399,31 @@ class RunService:
 
     def get(self, run_id: str) -> Run:
         """A run with its spec (for inline runs), state history and tasks."""
-        with self.ctx.db.read_connection() as connection:
-            run = store.get_with_details(connection, run_id)
-            if run is None:
-                raise NotFound(f"run {run_id!r} does not exist")
-            return self._with_spec(connection, run)
+        run, rows = self.get_stored(run_id)
+        return replace(run, tasks=store.tasks_of(rows))
 
     def get_stored(self, run_id: str) -> tuple[Run, builtins.list[store.StoredTask]]:
         """:meth:`get`, with the tasks as stored instead of in the run (see
-        ``store.StoredTask``): for a reader that writes them out as they are."""
+        ``store.StoredTask``): for a reader that writes them out as they are, or decodes
+        only some of them (:meth:`tasks_of`)."""
         with self.ctx.db.read_connection() as connection:
             found = store.get_with_stored_tasks(connection, run_id)
             if found is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             run, tasks = found
-            return self._with_spec(connection, run), tasks
+            spec = None
+            if run.pipeline_version_id is None:
+                spec = wire_spec(self.ctx.specs.load(connection, run.spec_digest))
+        return replace(run, pipeline_spec=spec), tasks
 
     @staticmethod
     def tasks_of(
         rows: Sequence[store.StoredTask], run_rows: Sequence[store.StoredTask]
     ) -> builtins.list[Task]:
-        """Stored task rows (from :meth:`get_stored`) decoded, their children found among
-        ``run_rows`` (all of the run's): a page of a big run's tasks without the rest."""
-        children = store.child_task_ids(run_rows)
-        return [store.task_of(row, children.get(row.task_id, [])) for row in rows]
-
-    def _with_spec(self, connection: Connection, run: Run) -> Run:
-        """The run with its pipeline spec, for a run made from an inline spec."""
-        spec = None
-        if run.pipeline_version_id is None:
-            spec = wire_spec(self.ctx.specs.load(connection, run.spec_digest))
-        return replace(run, pipeline_spec=spec)
+        """Some of a run's stored task rows (from :meth:`get_stored`) decoded, their
+        children found among ``run_rows`` (all of the run's): a page of a big run's tasks
+        without the rest."""
+        return store.tasks_of(rows, run_rows)
 
     def pipeline_document(self, run: Run) -> dict[str, Any]:
         """The spec a run was made from, in its wire shape. Stored by digest, it outlives

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -232,21 +232,12 @@ _GET_RUN_WITH_HISTORY = select(
 ).where(RUNS.c.run_id == bindparam("run_id"))
 
 
-def get_with_details(connection: Connection, run_id: str) -> Run | None:
-    """The run with its state history and tasks: one statement for a run without tasks,
-    two with them, whatever the task count."""
-    row = connection.execute(_GET_RUN_WITH_HISTORY, {"run_id": run_id}).one_or_none()
-    if row is None:
-        return None
-    tasks = list_tasks(connection, run_id) if row.has_tasks else []
-    return to_domain(row, state_history=history_of(row.history_json), tasks=tasks)
-
-
 def get_with_stored_tasks(
     connection: Connection, run_id: str
 ) -> tuple[Run, list[StoredTask]] | None:
     """The run with its state history (its ``tasks`` empty), and its tasks as stored (see
-    :class:`StoredTask`): for a reader that writes them out as JSON."""
+    :class:`StoredTask`; :func:`tasks_of` decodes them): one statement for a run without
+    tasks, two with them, whatever the task count."""
     row = connection.execute(_GET_RUN_WITH_HISTORY, {"run_id": run_id}).one_or_none()
     if row is None:
         return None
@@ -309,15 +300,17 @@ _GET_STORED_TASKS = DriverStatement(
 
 
 def list_stored_tasks(connection: Connection, run_id: str) -> list[StoredTask]:
-    """A run's tasks as stored, in the order :func:`list_tasks` gives them."""
+    """A run's tasks as stored, in creation order, with their histories, in one statement."""
     return [StoredTask._make(row) for row in _GET_STORED_TASKS.execute(connection, (run_id,))]
 
 
-def list_tasks(connection: Connection, run_id: str) -> list[Task]:
-    """A run's tasks with their histories and children, in one statement."""
-    rows = list_stored_tasks(connection, run_id)
-    children = child_task_ids(rows)
-    return [task_of(row, children.get(row.task_id, [])) for row in rows]
+def tasks_of(
+    rows: Sequence[StoredTask], run_rows: Sequence[StoredTask] | None = None
+) -> list[Task]:
+    """Stored task rows decoded, each with its children among ``run_rows`` (default: among
+    ``rows``; give all of the run's rows when ``rows`` are only some of them)."""
+    children = child_task_ids(rows if run_rows is None else run_rows)
+    return [_task_of(row, children.get(row.task_id, [])) for row in rows]
 
 
 def child_task_ids(rows: Iterable[StoredTask]) -> dict[str, list[str]]:
@@ -329,7 +322,7 @@ def child_task_ids(rows: Iterable[StoredTask]) -> dict[str, list[str]]:
     return children
 
 
-def task_of(row: StoredTask, child_task_ids: list[str]) -> Task:
+def _task_of(row: StoredTask, child_task_ids: list[str]) -> Task:
     """A stored task row decoded, as its columns' types decode them."""
     return Task(
         task_id=row.task_id,
